@@ -1,0 +1,17 @@
+// The `gatecast` decorator: the gateway's operations and hooks, for routes and
+// for plugins that hold business logic (GatewayWorker's Events class).
+import fp from 'fastify-plugin'
+import { Gatecast } from '../src/gatecast.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatecast: Gatecast
+  }
+}
+
+export default fp(async (app) => {
+  const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log)
+  await gatecast.start()
+  app.decorate('gatecast', gatecast)
+  app.addHook('preClose', async () => { await gatecast.shutdown() })
+}, { name: 'gatecast-core', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-jwt'], fastify: '5.x' })

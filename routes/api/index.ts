@@ -1,0 +1,112 @@
+// The server API for backends (GatewayWorker's Gateway:: over HTTP), cluster-wide.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ChannelNameSchema } from '../../src/protocol.ts'
+import {
+  ChannelSummarySchema, DataBodySchema, errorRef, PresenceEntrySchema, StoredMessageSchema, UserInfoSchema
+} from '../../src/schemas.ts'
+
+const ChannelParams = Type.Object({ channel: ChannelNameSchema })
+const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: 256 }) })
+const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }]
+const denied = { 400: errorRef, 401: errorRef, 403: errorRef }
+const Accepted = Type.Object({ status: Type.Literal('accepted') })
+
+const api: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('preHandler', app.authenticateAdmin)
+
+  app.post('/channels/:channel/messages', {
+    schema: {
+      tags: ['api'],
+      summary: 'Publish to a channel as the server (`from: null`)',
+      security,
+      params: ChannelParams,
+      body: DataBodySchema,
+      response: { 201: Type.Object({ id: Type.String() }), ...denied }
+    }
+  }, async (req, reply) => reply.code(201).send(await app.gatecast.publish(req.params.channel, req.body.data)))
+
+  app.get('/channels/:channel/messages', {
+    schema: {
+      tags: ['api'],
+      summary: 'Channel history, oldest first; with `since`, only newer messages (`recovered: false` when history no longer reaches back)',
+      security,
+      params: ChannelParams,
+      querystring: Type.Object({
+        since: Type.Optional(Type.String()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 }))
+      }),
+      response: { 200: Type.Object({ messages: Type.Array(StoredMessageSchema), recovered: Type.Boolean() }), ...denied }
+    }
+  }, async (req) => app.gatecast.history(req.params.channel, { since: req.query.since, limit: req.query.limit }))
+
+  app.get('/channels', {
+    schema: {
+      tags: ['api'],
+      summary: 'Channels with open sockets, cluster-wide',
+      security,
+      response: { 200: Type.Object({ channels: Type.Array(ChannelSummarySchema) }), 401: errorRef, 403: errorRef }
+    }
+  }, async () => ({ channels: await app.gatecast.channels() }))
+
+  app.get('/channels/:channel/presence', {
+    schema: {
+      tags: ['api'],
+      summary: 'Users on a channel and their socket counts',
+      security,
+      params: ChannelParams,
+      response: { 200: Type.Object({ channel: Type.String(), users: Type.Array(PresenceEntrySchema) }), ...denied }
+    }
+  }, async (req) => app.gatecast.presence(req.params.channel))
+
+  app.post('/broadcast', {
+    schema: {
+      tags: ['api'],
+      summary: 'A `direct` frame to every connected socket',
+      security,
+      body: DataBodySchema,
+      response: { 202: Accepted, ...denied }
+    }
+  }, async (req, reply) => {
+    await app.gatecast.broadcast(req.body.data)
+    return reply.code(202).send({ status: 'accepted' as const })
+  })
+
+  app.post('/users/:userId/messages', {
+    schema: {
+      tags: ['api'],
+      summary: 'A `direct` frame to every socket of a user',
+      security,
+      params: UserParams,
+      body: DataBodySchema,
+      response: { 202: Accepted, ...denied }
+    }
+  }, async (req, reply) => {
+    await app.gatecast.sendToUser(req.params.userId, req.body.data)
+    return reply.code(202).send({ status: 'accepted' as const })
+  })
+
+  app.get('/users/:userId', {
+    schema: {
+      tags: ['api'],
+      summary: 'Whether a user is online, with socket count and channels',
+      security,
+      params: UserParams,
+      response: { 200: UserInfoSchema, ...denied }
+    }
+  }, async (req) => app.gatecast.userStatus(req.params.userId))
+
+  app.delete('/users/:userId/connections', {
+    schema: {
+      tags: ['api'],
+      summary: 'Close every socket of a user with 4403',
+      security,
+      params: UserParams,
+      response: { 202: Accepted, ...denied }
+    }
+  }, async (req, reply) => {
+    await app.gatecast.disconnectUser(req.params.userId)
+    return reply.code(202).send({ status: 'accepted' as const })
+  })
+}
+
+export default api

@@ -1,0 +1,68 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Admission } from '../../src/gatecast.ts'
+import { GatecastError } from '../../src/errors.ts'
+import { ChannelNameSchema } from '../../src/protocol.ts'
+import { errorRef } from '../../src/schemas.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    admission: Admission | null
+  }
+}
+
+const ParamsSchema = Type.Object({ channel: ChannelNameSchema })
+const QuerySchema = Type.Object({
+  since: Type.Optional(Type.String({ description: 'Last message id seen: replay everything after it before live messages' })),
+  token: Type.Optional(Type.String({ description: 'Access token (prefer the header or the `bearer.<jwt>` subprotocol)' })),
+  Authorization: Type.Optional(Type.String({ description: '`Bearer <jwt>` or `<jwt>` (GatewayWorker form)' }))
+})
+
+const ws: FastifyPluginAsyncTypebox = async (app) => {
+  app.decorateRequest('admission', null)
+
+  app.route({
+    method: 'GET',
+    url: '/ws/:channel',
+    config: { rateLimit: { max: app.config.wsUpgradeRate, timeWindow: 60_000 } },
+    schema: {
+      tags: ['websocket'],
+      summary: 'Open a WebSocket on a channel (upgrade). Every refusal is an HTTP error before any socket opens.',
+      params: ParamsSchema,
+      querystring: QuerySchema,
+      response: { 400: errorRef, 401: errorRef, 403: errorRef, 426: errorRef, 429: errorRef, 503: errorRef }
+    },
+    // the whole admission runs before the upgrade, so a refused client never gets a socket
+    onRequest: async (req) => {
+      if (!req.ws) throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket')
+      const query = req.query as Record<string, unknown>
+      try {
+        req.admission = await app.gatecast.admit({
+          channel: (req.params as { channel: string }).channel,
+          since: typeof query.since === 'string' ? query.since : undefined,
+          origin: req.headers.origin,
+          tokens: { authorization: req.headers.authorization, protocol: req.headers['sec-websocket-protocol'], query },
+          remoteAddress: req.ip
+        })
+      } catch (err) {
+        app.metrics.upgrades.inc({ status: (err as { statusCode?: number }).statusCode ?? 500 })
+        throw err
+      }
+    },
+    handler: async () => { throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket') },
+    wsHandler: (socket, req) => {
+      const admission = req.admission
+      req.admission = null
+      if (admission === null) {
+        socket.terminate()
+        return
+      }
+      app.metrics.upgrades.inc({ status: 101 })
+      app.gatecast.attach(socket, admission).catch((err: unknown) => {
+        app.log.error({ err }, 'socket setup failed')
+        socket.close(1011, 'internal error')
+      })
+    }
+  })
+}
+
+export default ws

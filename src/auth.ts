@@ -1,0 +1,114 @@
+// Login, refresh-token rotation with reuse detection, logout and access-token
+// verification. State that every node must see lives in the engine.
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type { JWT } from '@fastify/jwt'
+import type { GatecastConfig } from './config.ts'
+import type { Engine } from './engine/types.ts'
+import { GatecastError } from './errors.ts'
+import { identityFromClaims, tokenError, type Identity } from './tokens.ts'
+import type { VerifiedUser, VerifyCredentials } from './users.ts'
+
+export interface TokenPair {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  refresh_expires_in: number
+}
+
+const LOGIN_FAILURE_WINDOW = 15 * 60
+
+const refreshKey = (token: string): string => createHash('sha256').update(token).digest('base64url')
+
+export class AuthService {
+  readonly #jwt: JWT
+  readonly #engine: Engine
+  readonly #config: GatecastConfig
+  readonly #verifyCredentials: VerifyCredentials
+
+  constructor (jwt: JWT, engine: Engine, config: GatecastConfig, verifyCredentials: VerifyCredentials) {
+    this.#jwt = jwt
+    this.#engine = engine
+    this.#config = config
+    this.#verifyCredentials = verifyCredentials
+  }
+
+  /** Verifies signature, algorithm, time claims, issuer/audience and revocation. */
+  async verifyAccess (token: string): Promise<Identity> {
+    let identity: Identity
+    try {
+      identity = identityFromClaims(this.#jwt.verify(token), this.#config.jwtUserClaim)
+    } catch (err) {
+      throw tokenError(err)
+    }
+    if (identity.jti !== undefined && await this.#engine.isTokenRevoked(identity.jti)) {
+      throw new GatecastError(401, 'token_revoked', 'token revoked')
+    }
+    return identity
+  }
+
+  /** Signs an access token; used by login, refresh and the CLI. */
+  signAccess (claims: { sub: string, name?: string, roles?: string[], channels?: string[] }, ttlSeconds = this.#config.accessTokenTtl): string {
+    const payload: Record<string, unknown> = { sub: claims.sub, name: claims.name ?? claims.sub, jti: randomUUID() }
+    if (claims.roles !== undefined && claims.roles.length > 0) payload.roles = claims.roles
+    if (claims.channels !== undefined) payload.channels = claims.channels
+    return this.#jwt.sign(payload, { expiresIn: ttlSeconds * 1000 })
+  }
+
+  async #issue (user: VerifiedUser, family: string): Promise<TokenPair> {
+    const refresh = randomBytes(32).toString('base64url')
+    await this.#engine.saveRefreshToken(refreshKey(refresh), {
+      userId: user.id, name: user.name, roles: user.roles, channels: user.channels, family
+    }, this.#config.refreshTokenTtl)
+    return {
+      access_token: this.signAccess({ sub: user.id, name: user.name, roles: user.roles, channels: user.channels }),
+      token_type: 'Bearer',
+      expires_in: this.#config.accessTokenTtl,
+      refresh_token: refresh,
+      refresh_expires_in: this.#config.refreshTokenTtl
+    }
+  }
+
+  async login (username: string, password: string): Promise<TokenPair> {
+    const failKey = `login-fail:${username}`
+    if (await this.#engine.hits(failKey) >= this.#config.loginFailures) {
+      throw new GatecastError(429, 'rate_limited', 'too many failed logins for this user; try again later')
+    }
+    const user = await this.#verifyCredentials(username, password)
+    if (user === null) {
+      await this.#engine.hit(failKey, LOGIN_FAILURE_WINDOW)
+      throw new GatecastError(401, 'invalid_credentials', 'invalid username or password')
+    }
+    await this.#engine.clearHits(failKey)
+    return this.#issue(user, randomUUID())
+  }
+
+  async refresh (refreshToken: string): Promise<TokenPair> {
+    const used = await this.#engine.useRefreshToken(refreshKey(refreshToken))
+    if (used === null) throw new GatecastError(401, 'invalid_refresh_token', 'invalid or expired refresh token')
+    const { record, reused } = used
+    if (reused) {
+      // a rotated token came back: someone holds a copy, so the whole family goes
+      await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
+      throw new GatecastError(401, 'refresh_token_reused', 'refresh token already used; all sessions of this login are revoked')
+    }
+    if (await this.#engine.isFamilyRevoked(record.family)) {
+      throw new GatecastError(401, 'invalid_refresh_token', 'refresh token revoked')
+    }
+    return this.#issue({ id: record.userId, name: record.name, roles: record.roles, channels: record.channels }, record.family)
+  }
+
+  async logout (identity: Identity, refreshToken?: string): Promise<void> {
+    if (identity.jti !== undefined) {
+      const ttl = identity.exp !== undefined ? Math.max(1, identity.exp - Math.floor(Date.now() / 1000) + 60) : this.#config.accessTokenTtl
+      await this.#engine.revokeToken(identity.jti, ttl)
+      await this.#engine.control({ kind: 'revoke', userId: identity.userId, jti: identity.jti })
+    }
+    if (refreshToken !== undefined) {
+      const used = await this.#engine.useRefreshToken(refreshKey(refreshToken))
+      if (used !== null && used.record.userId === identity.userId) {
+        await this.#engine.revokeFamily(used.record.family, this.#config.refreshTokenTtl)
+      }
+    }
+  }
+}

@@ -1,0 +1,221 @@
+// Configuration is read and validated once at boot; everything else reads the
+// `config` decorator. Environment (and ./.env) first, options passed in code on top.
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { dirname, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import envSchema from 'env-schema'
+import type { NamespaceOptions } from './channels.ts'
+
+export const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const
+export type JwtAlgorithm = typeof ALGORITHMS[number]
+
+const int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
+const optString = () => Type.Optional(Type.String({ minLength: 1 }))
+
+export const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  NODE_ENV: Type.String({ default: 'development' }),
+  JWT_SECRET: optString(),
+  JWT_ALGORITHM: Type.Union(ALGORITHMS.map(a => Type.Literal(a)), { default: 'HS256' }),
+  JWT_PUBLIC_KEY_FILE: optString(),
+  JWT_PRIVATE_KEY_FILE: optString(),
+  JWT_JWKS_URL: optString(),
+  JWT_ISSUER: optString(),
+  JWT_AUDIENCE: optString(),
+  JWT_USER_CLAIM: Type.String({ default: 'sub', minLength: 1 }),
+  ACCESS_TOKEN_TTL: int(3600, 1),
+  REFRESH_TOKEN_TTL: int(1209600, 1),
+  USERS_FILE: optString(),
+  API_KEY: optString(),
+  REDIS_URL: optString(),
+  ALLOWED_ORIGINS: optString(),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+  PLUGINS: optString(),
+  WS_MAX_PAYLOAD: int(65536, 128),
+  WS_MESSAGE_RATE: int(100, 1),
+  WS_UPGRADE_RATE: int(600, 1),
+  WS_SOCKETS_PER_USER: int(100, 1),
+  WS_SEND_BUFFER: int(1048576, 1024),
+  WS_PING_INTERVAL: int(25, 1),
+  WS_EXPIRY_GRACE: int(25, 0),
+  LOGIN_RATE: int(30, 1),
+  LOGIN_FAILURES: int(5, 1),
+  HISTORY_SIZE: int(100, 0),
+  HISTORY_TTL: int(300, 1),
+  CHANNELS_FILE: optString()
+})
+export type Env = Static<typeof EnvSchema>
+
+export interface GatecastConfig {
+  host: string
+  port: number
+  production: boolean
+  jwtSecret?: string
+  jwtAlgorithm: JwtAlgorithm
+  jwtPublicKeyFile?: string
+  jwtPrivateKeyFile?: string
+  jwtJwksUrl?: string
+  jwtIssuer?: string
+  jwtAudience?: string
+  jwtUserClaim: string
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  /** null: no users file (login only through `verifyCredentials`) */
+  usersFile: string | null
+  apiKey?: string
+  redisUrl?: string
+  /** null: any origin */
+  allowedOrigins: string[] | null
+  logLevel: string
+  plugins: string[]
+  wsMaxPayload: number
+  wsMessageRate: number
+  wsUpgradeRate: number
+  wsSocketsPerUser: number
+  wsSendBuffer: number
+  wsPingInterval: number
+  wsExpiryGrace: number
+  loginRate: number
+  loginFailures: number
+  historySize: number
+  historyTtl: number
+  /** namespace options, from CHANNELS_FILE or code */
+  channels: Record<string, NamespaceOptions>
+  /** where dev defaults (secret, demo users) live */
+  dataDir: string
+}
+
+export type ConfigOverrides = Partial<GatecastConfig>
+
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+function readDotEnv (cwd: string): Record<string, string> {
+  const file = resolve(cwd, '.env')
+  if (!existsSync(file)) return {}
+  const parsed = parseEnv(readFileSync(file, 'utf8'))
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(parsed)) if (v !== undefined) out[k] = v
+  return out
+}
+
+function list (value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map(s => s.trim()).filter(s => s !== '')
+}
+
+const NamespaceSchema = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.@,-]+$' }), Type.Object({
+  publish: Type.Optional(Type.Boolean()),
+  presence: Type.Optional(Type.Boolean()),
+  historySize: Type.Optional(Type.Integer({ minimum: 0 })),
+  historyTtl: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false }))
+const namespaceCheck = TypeCompiler.Compile(NamespaceSchema)
+
+function readChannelsFile (file: string): Record<string, NamespaceOptions> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`CHANNELS_FILE ${file}: ${(err as Error).message}`)
+  }
+  if (namespaceCheck.Check(raw)) return raw
+  const first = namespaceCheck.Errors(raw).First()
+  throw new ConfigError(`CHANNELS_FILE ${file} is not valid: ${first?.path ?? ''} ${first?.message ?? ''}`)
+}
+
+/** Reads env (+ ./.env), validates it, applies code overrides. Pure apart from reading files. */
+export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatecastConfig {
+  let e: Env
+  try {
+    e = envSchema<Env>({ schema: EnvSchema, data: { ...readDotEnv(cwd), ...env }, dotenv: false })
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
+  }
+  const production = e.NODE_ENV === 'production'
+  const dataDir = resolve(cwd, 'data')
+  const config: GatecastConfig = {
+    host: e.HOST,
+    port: e.PORT,
+    production,
+    jwtSecret: e.JWT_SECRET,
+    jwtAlgorithm: e.JWT_ALGORITHM,
+    jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE,
+    jwtPrivateKeyFile: e.JWT_PRIVATE_KEY_FILE,
+    jwtJwksUrl: e.JWT_JWKS_URL,
+    jwtIssuer: e.JWT_ISSUER,
+    jwtAudience: e.JWT_AUDIENCE,
+    jwtUserClaim: e.JWT_USER_CLAIM,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    usersFile: e.USERS_FILE !== undefined ? resolve(cwd, e.USERS_FILE) : resolve(dataDir, 'users.json'),
+    apiKey: e.API_KEY,
+    redisUrl: e.REDIS_URL,
+    allowedOrigins: e.ALLOWED_ORIGINS === undefined ? null : list(e.ALLOWED_ORIGINS),
+    logLevel: e.LOG_LEVEL,
+    plugins: list(e.PLUGINS),
+    wsMaxPayload: e.WS_MAX_PAYLOAD,
+    wsMessageRate: e.WS_MESSAGE_RATE,
+    wsUpgradeRate: e.WS_UPGRADE_RATE,
+    wsSocketsPerUser: e.WS_SOCKETS_PER_USER,
+    wsSendBuffer: e.WS_SEND_BUFFER,
+    wsPingInterval: e.WS_PING_INTERVAL,
+    wsExpiryGrace: e.WS_EXPIRY_GRACE,
+    loginRate: e.LOGIN_RATE,
+    loginFailures: e.LOGIN_FAILURES,
+    historySize: e.HISTORY_SIZE,
+    historyTtl: e.HISTORY_TTL,
+    channels: e.CHANNELS_FILE !== undefined ? readChannelsFile(resolve(cwd, e.CHANNELS_FILE)) : {},
+    dataDir
+  }
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v
+  }
+  return config
+}
+
+export const MIN_PRODUCTION_SECRET_BYTES = 32
+
+/**
+ * The HMAC secret: configured, or in development generated once into
+ * data/jwt-secret so the CLI's `token` and the server agree.
+ */
+export function resolveJwtSecret (config: GatecastConfig, warn: (msg: string) => void): string | undefined {
+  if (!config.jwtAlgorithm.startsWith('HS')) return config.jwtSecret
+  const secret = config.jwtSecret
+  if (secret !== undefined) {
+    const bytes = Buffer.byteLength(secret, 'utf8')
+    if (bytes < MIN_PRODUCTION_SECRET_BYTES) {
+      if (config.production) {
+        throw new ConfigError(`JWT_SECRET is ${bytes} bytes; production needs at least ${MIN_PRODUCTION_SECRET_BYTES} (generate one: openssl rand -base64 48)`)
+      }
+      warn(`JWT_SECRET is only ${bytes} bytes; production requires at least ${MIN_PRODUCTION_SECRET_BYTES}`)
+    }
+    return secret
+  }
+  if (config.production) {
+    throw new ConfigError('JWT_SECRET is not set; production needs one of at least 32 bytes (generate one: openssl rand -base64 48)')
+  }
+  const file = resolve(config.dataDir, 'jwt-secret')
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim()
+    if (kept.length >= MIN_PRODUCTION_SECRET_BYTES) return kept
+  }
+  const generated = randomBytes(48).toString('base64url')
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  writeFileSync(file, generated + '\n', { mode: 0o600 })
+  chmodSync(file, 0o600)
+  warn(`JWT_SECRET is not set: using a development secret generated into ${file}; set JWT_SECRET in production`)
+  return generated
+}
+
+export function isWorldReadable (file: string): boolean {
+  return (statSync(file).mode & 0o004) !== 0
+}

@@ -1,0 +1,353 @@
+// The gateway's operations: what the server API, plugins (the `gatecast`
+// decorator) and client frames do. Cluster-wide through the engine.
+import { randomUUID } from 'node:crypto'
+import type { WebSocket } from 'ws'
+import type { FastifyBaseLogger } from 'fastify'
+import type { AuthService } from './auth.ts'
+import { ChannelRules, isValidChannel, userMayJoin } from './channels.ts'
+import type { GatecastConfig } from './config.ts'
+import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from './engine/types.ts'
+import { isValidId } from './engine/ids.ts'
+import { GatecastError } from './errors.ts'
+import { Connection, Hub } from './hub.ts'
+import {
+  CloseCodes, directFrameText, parseClientFrame, presenceFrameText,
+  type ErrorCode, type PublishFrame, type RefreshFrame
+} from './protocol.ts'
+import { extractToken, type Identity, type TokenSources } from './tokens.ts'
+
+export interface ConnectContext {
+  userId: string
+  channel: string
+  identity: Identity
+  remoteAddress: string
+}
+/** Runs before the upgrade; throw a GatecastError (e.g. 403) to refuse it. */
+export type OnConnectHook = (ctx: ConnectContext) => void | Promise<void>
+
+export interface PublishContext {
+  channel: string
+  data: unknown
+  /** null for the server API */
+  userId: string | null
+  connectionId: string | null
+}
+/** Runs before fan-out; return `{ data }` to replace the payload, throw a GatecastError to refuse. */
+export type OnPublishHook = (ctx: PublishContext) => void | { data: unknown } | Promise<void | { data: unknown }>
+
+export interface CloseContext {
+  connectionId: string
+  userId: string
+  channel: string
+  code: number
+  durationMs: number
+}
+export type OnCloseHook = (ctx: CloseContext) => void | Promise<void>
+
+export interface UpgradeRequest {
+  channel: string
+  since?: string
+  origin?: string
+  tokens: TokenSources
+  remoteAddress: string
+}
+
+export interface Admission extends ConnectContext {
+  since?: string
+}
+
+export interface UserInfo {
+  userId: string
+  online: boolean
+  connections: number
+  channels: string[]
+}
+
+const FRAME_ERROR_CODES = new Set<string>(['bad_request', 'forbidden', 'rate_limited', 'too_large', 'internal'])
+// after this many invalid frames in a row a client is not confused, it is abusive
+const MAX_BAD_FRAMES = 50
+
+export class Gatecast {
+  readonly rules: ChannelRules
+  readonly #engine: Engine
+  readonly #auth: AuthService
+  readonly #config: GatecastConfig
+  readonly #log: FastifyBaseLogger
+  readonly #hub: Hub
+  readonly #connectHooks: OnConnectHook[] = []
+  readonly #publishHooks: OnPublishHook[] = []
+  readonly #closeHooks: OnCloseHook[] = []
+  #shuttingDown = false
+
+  constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: FastifyBaseLogger) {
+    this.#engine = engine
+    this.#auth = auth
+    this.#config = config
+    this.#log = log
+    this.rules = new ChannelRules({ historySize: config.historySize, historyTtl: config.historyTtl }, config.channels)
+    this.#hub = new Hub({
+      engine,
+      log,
+      sendBuffer: config.wsSendBuffer,
+      pingInterval: config.wsPingInterval,
+      expiryGrace: config.wsExpiryGrace,
+      onFrame: (conn, data, isBinary) => this.#onFrame(conn, data, isBinary),
+      onClosed: (conn, code) => this.#onClosed(conn, code)
+    })
+  }
+
+  get hub (): Hub {
+    return this.#hub
+  }
+
+  get shuttingDown (): boolean {
+    return this.#shuttingDown
+  }
+
+  async start (): Promise<void> {
+    await this.#engine.start(this.#hub)
+  }
+
+  // --- hooks --------------------------------------------------------------------
+
+  onConnect (hook: OnConnectHook): void { this.#connectHooks.push(hook) }
+  onPublish (hook: OnPublishHook): void { this.#publishHooks.push(hook) }
+  onClose (hook: OnCloseHook): void { this.#closeHooks.push(hook) }
+
+  // --- server operations (API and decorator) ---------------------------------------
+
+  #checkChannel (channel: string): void {
+    if (!isValidChannel(channel)) throw new GatecastError(400, 'bad_channel', 'invalid channel name')
+  }
+
+  async #runPublishHooks (ctx: PublishContext): Promise<unknown> {
+    for (const hook of this.#publishHooks) {
+      const out = await hook(ctx)
+      if (out !== undefined && out !== null && typeof out === 'object' && 'data' in out) ctx.data = out.data
+    }
+    return ctx.data
+  }
+
+  async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null): Promise<string> {
+    if (this.#publishHooks.length > 0) data = await this.#runPublishHooks({ channel, data, userId, connectionId })
+    const dataJson = JSON.stringify(data)
+    if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
+    const opts = this.rules.resolve(channel)
+    return this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
+  }
+
+  /** Publishes as the server (`from: null`) to every socket on the channel, cluster-wide. */
+  async publish (channel: string, data: unknown): Promise<{ id: string }> {
+    this.#checkChannel(channel)
+    return { id: await this.#publish(channel, data, null, null) }
+  }
+
+  async sendToUser (userId: string, data: unknown): Promise<void> {
+    await this.#engine.control({ kind: 'user', userId, frame: directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now()) })
+  }
+
+  async broadcast (data: unknown): Promise<void> {
+    await this.#engine.control({ kind: 'all', frame: directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now()) })
+  }
+
+  async disconnectUser (userId: string): Promise<void> {
+    await this.#engine.control({ kind: 'kick', userId })
+  }
+
+  async presence (channel: string): Promise<{ channel: string, users: PresenceEntry[] }> {
+    this.#checkChannel(channel)
+    return { channel, users: await this.#engine.presence(channel) }
+  }
+
+  async history (channel: string, opts: { since?: string, limit?: number } = {}): Promise<{ messages: StoredMessage[], recovered: boolean }> {
+    this.#checkChannel(channel)
+    if (opts.since !== undefined && !isValidId(opts.since)) throw new GatecastError(400, 'bad_since', 'invalid since id')
+    return this.#engine.history(channel, { since: opts.since, limit: opts.limit ?? this.rules.resolve(channel).historySize })
+  }
+
+  async channels (): Promise<ChannelSummary[]> {
+    return this.#engine.channels()
+  }
+
+  async userStatus (userId: string): Promise<UserInfo> {
+    const s = await this.#engine.userStatus(userId)
+    return { userId, online: s.connections > 0, connections: s.connections, channels: s.channels }
+  }
+
+  // --- connections -------------------------------------------------------------------
+
+  /** Every check before an upgrade; throws the GatecastError the client gets as HTTP. */
+  async admit (req: UpgradeRequest): Promise<Admission> {
+    if (this.#shuttingDown) throw new GatecastError(503, 'shutting_down', 'server is shutting down')
+    if (!this.#engine.isReady()) throw new GatecastError(503, 'unavailable', 'engine unavailable')
+    this.#checkChannel(req.channel)
+    if (req.since !== undefined && !isValidId(req.since)) throw new GatecastError(400, 'bad_since', 'invalid since id')
+    const allowed = this.#config.allowedOrigins
+    if (allowed !== null && req.origin !== undefined && !allowed.includes(req.origin)) {
+      throw new GatecastError(403, 'origin_forbidden', 'origin not allowed')
+    }
+    const token = extractToken(req.tokens)
+    if (token === null) throw new GatecastError(401, 'token_missing', 'missing token')
+    const identity = await this.#auth.verifyAccess(token)
+    const opts = this.rules.resolve(req.channel)
+    if (!userMayJoin(req.channel, opts, identity.userId, identity.channels)) {
+      throw new GatecastError(403, 'channel_forbidden', 'channel not allowed for this user')
+    }
+    const { connections } = await this.#engine.userStatus(identity.userId)
+    if (connections >= this.#config.wsSocketsPerUser) throw new GatecastError(429, 'too_many_sockets', 'too many open sockets for this user')
+    const ctx: Admission = { userId: identity.userId, channel: req.channel, identity, remoteAddress: req.remoteAddress, since: req.since }
+    for (const hook of this.#connectHooks) await hook(ctx)
+    return ctx
+  }
+
+  /** Takes an upgraded socket: `ready`, the replay when `since` was given, then live frames. */
+  async attach (ws: WebSocket, a: Admission): Promise<void> {
+    const opts = this.rules.resolve(a.channel)
+    const conn = new Connection({
+      id: randomUUID(),
+      ws,
+      userId: a.userId,
+      channel: a.channel,
+      opts,
+      remoteAddress: a.remoteAddress,
+      jti: a.identity.jti,
+      expiresAt: a.identity.exp,
+      burst: this.#config.wsMessageRate * 2
+    })
+    const hub = this.#hub
+    hub.adopt(conn)
+    this.#log.info({ connectionId: conn.id, userId: conn.userId, channel: conn.channel, remoteAddress: conn.remoteAddress }, 'socket open')
+    const { joined } = await this.#engine.addConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+    let recovered: boolean | undefined
+    let replay: string[] = []
+    let top = 0
+    if (a.since !== undefined) {
+      // buffer live frames while history is read, so the replay and the live
+      // stream meet without a gap or a duplicate
+      conn.pending = []
+      await hub.join(conn)
+      const r = await this.#engine.recover(conn.channel, a.since)
+      recovered = r.recovered
+      replay = r.frames
+      top = r.top
+    } else {
+      await hub.join(conn)
+    }
+    if (conn.closing) return
+    hub.send(conn, JSON.stringify({
+      type: 'ready',
+      channel: conn.channel,
+      connectionId: conn.id,
+      userId: conn.userId,
+      expiresAt: conn.expiresAt ?? null,
+      ...(recovered !== undefined ? { recovered } : {})
+    }))
+    for (const frame of replay) hub.send(conn, frame)
+    hub.release(conn, top)
+    if (joined && opts.presence) await this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
+  }
+
+  #onClosed (conn: Connection, code: number): void {
+    const durationMs = Date.now() - conn.openedAt
+    this.#log.info({
+      connectionId: conn.id,
+      userId: conn.userId,
+      channel: conn.channel,
+      remoteAddress: conn.remoteAddress,
+      code,
+      durationMs,
+      framesIn: conn.framesIn,
+      framesOut: conn.framesOut
+    }, 'socket closed')
+    this.#engine.removeConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+      .then(({ left }) => left && conn.opts.presence ? this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'leave', conn.userId)) : undefined)
+      .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'presence update failed'))
+    for (const hook of this.#closeHooks) {
+      Promise.resolve().then(() => hook({ connectionId: conn.id, userId: conn.userId, channel: conn.channel, code, durationMs }))
+        .catch((err: unknown) => this.#log.error({ err }, 'onClose hook failed'))
+    }
+  }
+
+  // --- client frames -------------------------------------------------------------------
+
+  #error (conn: Connection, code: ErrorCode, message: string, ref?: string | number): void {
+    this.#hub.send(conn, JSON.stringify(ref === undefined ? { type: 'error', code, message } : { type: 'error', ref, code, message }))
+  }
+
+  /** Token bucket: `rate` per second, bursts to 2×; a second's worth of refused frames in a row closes 4429. */
+  #allow (conn: Connection): boolean {
+    const rate = this.#config.wsMessageRate
+    const now = Date.now()
+    const burst = rate * 2
+    conn.tokens = Math.min(burst, conn.tokens + (now - conn.lastRefill) * rate / 1000)
+    conn.lastRefill = now
+    if (conn.tokens >= 1) {
+      conn.tokens -= 1
+      if (conn.tokens >= burst - 1) conn.rejected = 0
+      return true
+    }
+    if (++conn.rejected >= rate) this.#hub.close(conn, CloseCodes.rateLimited, 'message rate exceeded')
+    return false
+  }
+
+  #onFrame (conn: Connection, data: Buffer, isBinary: boolean): void {
+    if (!this.#allow(conn)) {
+      if (!conn.closing) this.#error(conn, 'rate_limited', 'too many messages')
+      return
+    }
+    const parsed = isBinary ? { ok: false as const, message: 'binary frames are not supported' } : parseClientFrame(data.toString())
+    if (!parsed.ok) {
+      if (++conn.badFrames >= MAX_BAD_FRAMES) this.#hub.close(conn, CloseCodes.policy, 'too many invalid frames')
+      else this.#error(conn, 'bad_request', parsed.message, 'ref' in parsed ? parsed.ref : undefined)
+      return
+    }
+    conn.badFrames = 0
+    const frame = parsed.frame
+    switch (frame.type) {
+      case 'ping':
+        this.#hub.send(conn, '{"type":"pong"}')
+        break
+      case 'publish':
+        this.#clientPublish(conn, frame).catch((err: unknown) => this.#frameFailed(conn, err, frame.ref))
+        break
+      case 'refresh':
+        this.#refresh(conn, frame).catch((err: unknown) => this.#frameFailed(conn, err))
+        break
+    }
+  }
+
+  #frameFailed (conn: Connection, err: unknown, ref?: string | number): void {
+    if (err instanceof GatecastError) {
+      const code = FRAME_ERROR_CODES.has(err.code) ? err.code as ErrorCode : err.statusCode === 401 ? 'forbidden' : err.statusCode < 500 ? 'forbidden' : 'internal'
+      this.#error(conn, code, err.message, ref)
+      return
+    }
+    this.#log.error({ err, connectionId: conn.id }, 'frame handling failed')
+    this.#error(conn, 'internal', 'internal error', ref)
+  }
+
+  async #clientPublish (conn: Connection, frame: PublishFrame): Promise<void> {
+    if (!conn.opts.publish) throw new GatecastError(403, 'forbidden', 'clients may not publish on this channel')
+    const id = await this.#publish(conn.channel, frame.data, conn.userId, conn.id)
+    if (frame.ref !== undefined) this.#hub.send(conn, JSON.stringify({ type: 'ack', ref: frame.ref, id }))
+  }
+
+  async #refresh (conn: Connection, frame: RefreshFrame): Promise<void> {
+    const identity = await this.#auth.verifyAccess(frame.token)
+    if (identity.userId !== conn.userId) throw new GatecastError(403, 'forbidden', 'token belongs to another user')
+    if (!userMayJoin(conn.channel, conn.opts, identity.userId, identity.channels)) {
+      this.#hub.close(conn, CloseCodes.forbidden, 'channel no longer allowed')
+      return
+    }
+    conn.jti = identity.jti
+    conn.expiresAt = identity.exp
+    this.#hub.send(conn, JSON.stringify({ type: 'refreshed', expiresAt: identity.exp ?? null }))
+  }
+
+  // --- shutdown ----------------------------------------------------------------------
+
+  async shutdown (deadlineMs = 10_000): Promise<void> {
+    this.#shuttingDown = true
+    await this.#hub.closeAll(deadlineMs)
+  }
+}

@@ -1,0 +1,256 @@
+// The sockets of this node: who is on which channel, fan-out of engine
+// deliveries, liveness pings, token expiry, slow consumers and shutdown.
+// deliver() is the per-message path: one Buffer per publish, then a plain
+// loop of sends — no per-socket JSON, closures or promises.
+import type { WebSocket } from 'ws'
+import type { FastifyBaseLogger } from 'fastify'
+import type { ChannelOptions } from './channels.ts'
+import type { ControlMessage, Engine, EngineListener } from './engine/types.ts'
+import { CloseCodes } from './protocol.ts'
+
+const kConn = Symbol('gatecast.connection')
+type TaggedSocket = WebSocket & { [kConn]?: Connection }
+
+// ws copies options per send; one shared object at least spares us allocating it
+const TEXT = { binary: false } as const
+
+export class Connection {
+  readonly id: string
+  readonly ws: WebSocket
+  readonly userId: string
+  readonly channel: string
+  readonly opts: ChannelOptions
+  readonly remoteAddress: string
+  readonly openedAt = Date.now()
+  jti: string | undefined
+  /** token `exp`, seconds */
+  expiresAt: number | undefined
+  alive = true
+  closing = false
+  /** while a `since` replay is prepared: [seq, frame, seq, frame, …] of live frames to release after it */
+  pending: Array<number | Buffer> | null = null
+  tokens: number
+  lastRefill = Date.now()
+  rejected = 0
+  badFrames = 0
+  framesIn = 0
+  framesOut = 0
+  hub: Hub | null = null
+
+  constructor (init: { id: string, ws: WebSocket, userId: string, channel: string, opts: ChannelOptions, remoteAddress: string, jti?: string, expiresAt?: number, burst: number }) {
+    this.id = init.id
+    this.ws = init.ws
+    this.userId = init.userId
+    this.channel = init.channel
+    this.opts = init.opts
+    this.remoteAddress = init.remoteAddress
+    this.jti = init.jti
+    this.expiresAt = init.expiresAt
+    this.tokens = init.burst
+  }
+}
+
+export interface HubOptions {
+  engine: Engine
+  log: FastifyBaseLogger
+  sendBuffer: number
+  pingInterval: number
+  expiryGrace: number
+  onFrame: (conn: Connection, data: Buffer, isBinary: boolean) => void
+  onClosed: (conn: Connection, code: number) => void
+}
+
+export class Hub implements EngineListener {
+  readonly #byChannel = new Map<string, Set<Connection>>()
+  readonly #byUser = new Map<string, Set<Connection>>()
+  readonly #all = new Set<Connection>()
+  readonly #o: HubOptions
+  readonly #timers: NodeJS.Timeout[] = []
+
+  constructor (o: HubOptions) {
+    this.#o = o
+    this.#timers.push(setInterval(() => this.#pingAll(), o.pingInterval * 1000).unref())
+    this.#timers.push(setInterval(() => this.#expire(), 1000).unref())
+  }
+
+  get size (): number {
+    return this.#all.size
+  }
+
+  localChannels (): IterableIterator<string> {
+    return this.#byChannel.keys()
+  }
+
+  // --- registry ---------------------------------------------------------------
+
+  /** Takes the socket under management: listeners, user index. Not yet on the channel. */
+  adopt (conn: Connection): void {
+    const ws = conn.ws as TaggedSocket
+    ws[kConn] = conn
+    conn.hub = this
+    ws.on('message', onMessage)
+    ws.on('pong', onPong)
+    ws.on('close', onClose)
+    this.#all.add(conn)
+    let mine = this.#byUser.get(conn.userId)
+    if (mine === undefined) this.#byUser.set(conn.userId, (mine = new Set()))
+    mine.add(conn)
+  }
+
+  /** Puts the socket on its channel; resolves once this node receives the channel's deliveries. */
+  async join (conn: Connection): Promise<void> {
+    let set = this.#byChannel.get(conn.channel)
+    const first = set === undefined
+    if (set === undefined) this.#byChannel.set(conn.channel, (set = new Set()))
+    set.add(conn)
+    if (first) await this.#o.engine.subscribe(conn.channel)
+  }
+
+  #forget (conn: Connection): void {
+    if (!this.#all.delete(conn)) return
+    const mine = this.#byUser.get(conn.userId)
+    if (mine !== undefined) {
+      mine.delete(conn)
+      if (mine.size === 0) this.#byUser.delete(conn.userId)
+    }
+    const set = this.#byChannel.get(conn.channel)
+    if (set !== undefined && set.delete(conn) && set.size === 0) {
+      this.#byChannel.delete(conn.channel)
+      this.#o.engine.unsubscribe(conn.channel).catch((err: unknown) => this.#o.log.warn({ err, channel: conn.channel }, 'unsubscribe failed'))
+    }
+  }
+
+  frame (conn: Connection, data: Buffer, isBinary: boolean): void {
+    this.#o.onFrame(conn, data, isBinary)
+  }
+
+  handleClose (conn: Connection, code: number): void {
+    this.#forget(conn)
+    this.#o.onClosed(conn, code)
+  }
+
+  // --- sending ----------------------------------------------------------------
+
+  send (conn: Connection, frame: Buffer | string): void {
+    if (conn.closing) return
+    conn.ws.send(frame, TEXT)
+    conn.framesOut++
+    if (conn.ws.bufferedAmount > this.#o.sendBuffer) this.close(conn, CloseCodes.slowConsumer, 'slow consumer')
+  }
+
+  /** Stops all traffic to the socket at once and starts the close handshake. */
+  close (conn: Connection, code: number, reason: string): void {
+    if (conn.closing) return
+    conn.closing = true
+    this.#forget(conn)
+    conn.ws.close(code, reason)
+  }
+
+  deliver (channel: string, seq: number, frame: string): void {
+    const set = this.#byChannel.get(channel)
+    if (set === undefined) return
+    const buf = Buffer.from(frame)
+    for (const conn of set) {
+      if (conn.pending !== null) conn.pending.push(seq, buf)
+      else this.send(conn, buf)
+    }
+  }
+
+  /** Ends a replay: releases live frames newer than what was replayed. */
+  release (conn: Connection, top: number): void {
+    const pending = conn.pending
+    conn.pending = null
+    if (pending === null) return
+    for (let i = 0; i < pending.length; i += 2) {
+      const seq = pending[i] as number
+      if (seq === 0 || seq > top) this.send(conn, pending[i + 1] as Buffer)
+    }
+  }
+
+  control (msg: ControlMessage): void {
+    switch (msg.kind) {
+      case 'all': {
+        const buf = Buffer.from(msg.frame)
+        for (const conn of this.#all) if (conn.pending === null) this.send(conn, buf)
+        break
+      }
+      case 'user': {
+        const mine = this.#byUser.get(msg.userId)
+        if (mine === undefined) break
+        const buf = Buffer.from(msg.frame)
+        for (const conn of mine) this.send(conn, buf)
+        break
+      }
+      case 'kick':
+        for (const conn of this.#byUser.get(msg.userId) ?? []) this.close(conn, CloseCodes.forbidden, 'disconnected by the server')
+        break
+      case 'revoke':
+        for (const conn of this.#byUser.get(msg.userId) ?? []) {
+          if (conn.jti === msg.jti) this.close(conn, CloseCodes.unauthorized, 'token revoked')
+        }
+        break
+    }
+  }
+
+  // --- housekeeping -----------------------------------------------------------
+
+  #pingAll (): void {
+    for (const conn of this.#all) {
+      if (!conn.alive) {
+        conn.closing = true
+        conn.ws.terminate()
+        continue
+      }
+      conn.alive = false
+      conn.ws.ping()
+    }
+  }
+
+  #expire (): void {
+    const limit = Date.now() / 1000 - this.#o.expiryGrace
+    for (const conn of this.#all) {
+      if (conn.expiresAt !== undefined && conn.expiresAt < limit) this.close(conn, CloseCodes.unauthorized, 'token expired')
+    }
+  }
+
+  /** Closes every socket with 1001, a batch per event-loop turn, and waits for them to go (bounded). */
+  async closeAll (deadlineMs: number): Promise<void> {
+    for (const t of this.#timers) clearInterval(t)
+    const conns = [...this.#all]
+    const closing = conns.map(c => new Promise<void>(resolve => {
+      if (c.ws.readyState === c.ws.CLOSED) resolve()
+      else c.ws.once('close', () => resolve())
+    }))
+    for (let i = 0; i < conns.length; i += 500) {
+      for (const conn of conns.slice(i, i + 500)) this.close(conn, CloseCodes.shuttingDown, 'server shutting down')
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(closing),
+      new Promise(resolve => { timer = setTimeout(resolve, deadlineMs) })
+    ])
+    clearTimeout(timer)
+    for (const conn of conns) conn.ws.terminate()
+  }
+}
+
+// Shared listeners: `this` is the socket, so no closure is kept per socket.
+function onMessage (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
+  const conn = this[kConn]
+  if (conn === undefined || conn.closing) return
+  conn.alive = true
+  conn.framesIn++
+  conn.hub?.frame(conn, data, isBinary)
+}
+
+function onPong (this: TaggedSocket): void {
+  const conn = this[kConn]
+  if (conn !== undefined) conn.alive = true
+}
+
+function onClose (this: TaggedSocket, code: number): void {
+  const conn = this[kConn]
+  if (conn === undefined) return
+  conn.hub?.handleClose(conn, code)
+}

@@ -1,0 +1,140 @@
+// The WebSocket protocol, both directions, in one place: the client frames are
+// compiled once for validation, and the same schemas document the protocol and
+// type the client library.
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+
+export const CHANNEL_PATTERN = '^[A-Za-z0-9_.:@#,-]{1,128}$'
+export const ChannelNameSchema = Type.String({ pattern: CHANNEL_PATTERN, description: 'Channel name; `ns:rest` belongs to namespace `ns`; `name#a,b` only admits users a and b' })
+
+export const RefSchema = Type.Union([Type.String({ maxLength: 256 }), Type.Number()], { description: 'Opaque value echoed in the ack or error' })
+export const DataSchema = Type.Unknown({ description: 'Any JSON value' })
+export const ErrorCodeSchema = Type.Union([
+  Type.Literal('bad_request'),
+  Type.Literal('forbidden'),
+  Type.Literal('rate_limited'),
+  Type.Literal('too_large'),
+  Type.Literal('internal')
+])
+export type ErrorCode = Static<typeof ErrorCodeSchema>
+
+// client → server
+export const PublishFrameSchema = Type.Object({
+  type: Type.Literal('publish'),
+  data: DataSchema,
+  ref: Type.Optional(RefSchema)
+}, { additionalProperties: false })
+export const PingFrameSchema = Type.Object({ type: Type.Literal('ping') }, { additionalProperties: false })
+export const RefreshFrameSchema = Type.Object({
+  type: Type.Literal('refresh'),
+  token: Type.String({ minLength: 1, maxLength: 8192 })
+}, { additionalProperties: false })
+export const ClientFrameSchema = Type.Union([PublishFrameSchema, PingFrameSchema, RefreshFrameSchema])
+export type PublishFrame = Static<typeof PublishFrameSchema>
+export type RefreshFrame = Static<typeof RefreshFrameSchema>
+export type ClientFrame = Static<typeof ClientFrameSchema>
+
+// server → client
+export const ReadyFrameSchema = Type.Object({
+  type: Type.Literal('ready'),
+  channel: Type.String(),
+  connectionId: Type.String(),
+  userId: Type.String(),
+  expiresAt: Type.Union([Type.Integer(), Type.Null()], { description: 'Token `exp` in seconds; null for tokens without one' }),
+  recovered: Type.Optional(Type.Boolean())
+})
+export const MessageFrameSchema = Type.Object({
+  type: Type.Literal('message'),
+  channel: Type.String(),
+  id: Type.String(),
+  from: Type.Union([Type.String(), Type.Null()]),
+  data: DataSchema,
+  ts: Type.Integer()
+})
+export const DirectFrameSchema = Type.Object({
+  type: Type.Literal('direct'),
+  id: Type.String(),
+  from: Type.Union([Type.String(), Type.Null()]),
+  data: DataSchema,
+  ts: Type.Integer()
+})
+export const AckFrameSchema = Type.Object({ type: Type.Literal('ack'), ref: RefSchema, id: Type.String() })
+export const PresenceFrameSchema = Type.Object({
+  type: Type.Literal('presence'),
+  channel: Type.String(),
+  event: Type.Union([Type.Literal('join'), Type.Literal('leave')]),
+  userId: Type.String()
+})
+export const RefreshedFrameSchema = Type.Object({ type: Type.Literal('refreshed'), expiresAt: Type.Union([Type.Integer(), Type.Null()]) })
+export const PongFrameSchema = Type.Object({ type: Type.Literal('pong') })
+export const ErrorFrameSchema = Type.Object({
+  type: Type.Literal('error'),
+  ref: Type.Optional(RefSchema),
+  code: ErrorCodeSchema,
+  message: Type.String()
+})
+export const ServerFrameSchema = Type.Union([
+  ReadyFrameSchema, MessageFrameSchema, DirectFrameSchema, AckFrameSchema, PresenceFrameSchema,
+  RefreshedFrameSchema, PongFrameSchema, ErrorFrameSchema
+])
+export type ReadyFrame = Static<typeof ReadyFrameSchema>
+export type MessageFrame = Static<typeof MessageFrameSchema>
+export type DirectFrame = Static<typeof DirectFrameSchema>
+export type PresenceFrame = Static<typeof PresenceFrameSchema>
+export type ErrorFrame = Static<typeof ErrorFrameSchema>
+export type ServerFrame = Static<typeof ServerFrameSchema>
+
+export const CloseCodes = {
+  shuttingDown: 1001,
+  policy: 1008,
+  tooLarge: 1009,
+  unauthorized: 4401,
+  forbidden: 4403,
+  slowConsumer: 4408,
+  rateLimited: 4429
+} as const
+
+const clientFrameCheck = TypeCompiler.Compile(ClientFrameSchema)
+
+export type ParseResult = { ok: true, frame: ClientFrame } | { ok: false, message: string, ref?: string | number }
+
+function refOf (value: unknown): string | number | undefined {
+  if (value !== null && typeof value === 'object' && 'ref' in value) {
+    const ref = (value as { ref: unknown }).ref
+    if (typeof ref === 'string' || typeof ref === 'number') return ref
+  }
+  return undefined
+}
+
+/** Parses and validates one text frame from a client. Never throws. */
+export function parseClientFrame (text: string): ParseResult {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, message: 'invalid JSON' }
+  }
+  if (clientFrameCheck.Check(value)) return { ok: true, frame: value }
+  const ref = refOf(value)
+  const type = value !== null && typeof value === 'object' ? (value as { type?: unknown }).type : undefined
+  if (type !== 'publish' && type !== 'ping' && type !== 'refresh') {
+    return { ok: false, message: 'unknown frame type', ref }
+  }
+  const first = clientFrameCheck.Errors(value).First()
+  const where = first?.path !== undefined && first.path !== '' ? first.path : '/'
+  return { ok: false, message: `invalid ${type} frame at ${where}: ${first?.message ?? 'invalid'}`, ref }
+}
+
+// Frame builders for the fan-out path: each publish is turned into its text
+// once, by concatenation, and that one string goes to every socket.
+export function messageFrameText (channel: string, id: string, from: string | null, dataJson: string, ts: number): string {
+  return `{"type":"message","channel":"${channel}","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
+}
+
+export function directFrameText (id: string, from: string | null, dataJson: string, ts: number): string {
+  return `{"type":"direct","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
+}
+
+export function presenceFrameText (channel: string, event: 'join' | 'leave', userId: string): string {
+  return `{"type":"presence","channel":"${channel}","event":"${event}","userId":${JSON.stringify(userId)}}`
+}

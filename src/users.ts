@@ -1,0 +1,160 @@
+// Users for POST /auth/login: a JSON file of scrypt hashes, written atomically
+// with mode 0600, managed by the CLI.
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ConfigError } from './config.ts'
+
+const USERNAME_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
+export const UsernameSchema = Type.String({ pattern: USERNAME_PATTERN })
+const usernameRe = new RegExp(USERNAME_PATTERN)
+
+export const UserRecordSchema = Type.Object({
+  password: Type.String({ pattern: '^scrypt\\$' }),
+  roles: Type.Optional(Type.Array(Type.String())),
+  channels: Type.Optional(Type.Array(Type.String())),
+  demo: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+export type UserRecord = Static<typeof UserRecordSchema>
+
+export const UsersFileSchema = Type.Object({
+  users: Type.Record(Type.String({ pattern: USERNAME_PATTERN }), UserRecordSchema)
+})
+export type UsersFile = Static<typeof UsersFileSchema>
+const usersFileCheck = TypeCompiler.Compile(UsersFileSchema)
+
+/** What a successful login yields; also what a host app's `verifyCredentials` returns. */
+export interface VerifiedUser {
+  /** becomes the `sub` claim */
+  id: string
+  name?: string
+  roles?: string[]
+  channels?: string[]
+}
+
+export type VerifyCredentials = (username: string, password: string) => Promise<VerifiedUser | null> | VerifiedUser | null
+
+// N=2^15 keeps a hash near 50 ms here: slow for guessing, fine for logins.
+const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32 }
+const scryptOpts = (N: number, r: number, p: number): ScryptOptions => ({ N, r, p, maxmem: 128 * N * r * 2 })
+
+function scrypt (password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password, salt, keylen, opts, (err, key) => { if (err) reject(err); else resolve(key) })
+  })
+}
+
+export async function hashPassword (password: string): Promise<string> {
+  const salt = randomBytes(16)
+  const key = await scrypt(password, salt, SCRYPT.keylen, scryptOpts(SCRYPT.N, SCRYPT.r, SCRYPT.p))
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+export async function verifyPassword (password: string, encoded: string): Promise<boolean> {
+  const parts = encoded.split('$')
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false
+  const [N, r, p] = parts.slice(1, 4).map(Number)
+  const salt = Buffer.from(parts[4], 'base64')
+  const expected = Buffer.from(parts[5], 'base64')
+  if (!Number.isInteger(N) || !Number.isInteger(r) || !Number.isInteger(p) || expected.length === 0) return false
+  const key = await scrypt(password, salt, expected.length, scryptOpts(N, r, p))
+  return timingSafeEqual(key, expected)
+}
+
+// Unknown users cost the same scrypt as known ones, so timing does not tell them apart.
+let dummyHash: Promise<string> | undefined
+
+export function isValidUsername (name: string): boolean {
+  return usernameRe.test(name)
+}
+
+export class UserStore {
+  readonly file: string
+  #data: UsersFile
+
+  private constructor (file: string, data: UsersFile) {
+    this.file = file
+    this.#data = data
+  }
+
+  /** Opens the file; a missing one is an empty store (created on first write). */
+  static open (file: string): UserStore {
+    if (!existsSync(file)) return new UserStore(file, { users: {} })
+    let raw: unknown
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'))
+    } catch (err) {
+      throw new ConfigError(`users file ${file} is not valid JSON (${(err as Error).message}); fix it or remove it and add users with \`gatecast user add\``)
+    }
+    if (!usersFileCheck.Check(raw)) {
+      const first = usersFileCheck.Errors(raw).First()
+      throw new ConfigError(`users file ${file} is malformed at ${first?.path || '/'}: ${first?.message ?? 'invalid'}; fix it or remove it and add users with \`gatecast user add\``)
+    }
+    return new UserStore(file, raw)
+  }
+
+  list (): Array<{ name: string, roles: string[], demo: boolean }> {
+    return Object.entries(this.#data.users).map(([name, u]) => ({ name, roles: u.roles ?? [], demo: u.demo === true }))
+  }
+
+  get (name: string): UserRecord | undefined {
+    return Object.hasOwn(this.#data.users, name) ? this.#data.users[name] : undefined
+  }
+
+  hasDemoUsers (): boolean {
+    return Object.values(this.#data.users).some(u => u.demo === true)
+  }
+
+  async set (name: string, password: string, opts: { roles?: string[], demo?: boolean } = {}): Promise<void> {
+    if (!isValidUsername(name)) throw new ConfigError(`invalid user name ${JSON.stringify(name)} (letters, digits and _.@- only, at most 64)`)
+    const record: UserRecord = { password: await hashPassword(password) }
+    if (opts.roles !== undefined && opts.roles.length > 0) record.roles = opts.roles
+    if (opts.demo === true) record.demo = true
+    this.#data.users[name] = record
+    this.save()
+  }
+
+  remove (name: string): boolean {
+    if (this.get(name) === undefined) return false
+    delete this.#data.users[name]
+    this.save()
+    return true
+  }
+
+  save (): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 })
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+    writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 })
+    renameSync(tmp, this.file)
+  }
+
+  async verify (name: string, password: string): Promise<VerifiedUser | null> {
+    const user = this.get(name)
+    if (user === undefined) {
+      dummyHash ??= hashPassword(randomBytes(16).toString('hex'))
+      await verifyPassword(password, await dummyHash)
+      return null
+    }
+    if (!await verifyPassword(password, user.password)) return null
+    return { id: name, name, roles: user.roles, channels: user.channels }
+  }
+}
+
+export const DEMO_USERS: ReadonlyArray<{ name: string, roles: string[] }> = [
+  { name: 'alice', roles: [] },
+  { name: 'bob', roles: [] },
+  { name: 'admin', roles: ['admin'] }
+]
+
+/** Development only: a users file with demo users and random passwords, returned once to be printed. */
+export async function createDemoUsers (store: UserStore): Promise<Array<{ name: string, password: string, roles: string[] }>> {
+  const created = []
+  for (const u of DEMO_USERS) {
+    const password = randomBytes(9).toString('base64url')
+    await store.set(u.name, password, { roles: u.roles, demo: true })
+    created.push({ name: u.name, password, roles: u.roles })
+  }
+  return created
+}
