@@ -5,7 +5,7 @@ import type { JWT } from '@fastify/jwt'
 import type { GatecastConfig } from './config.ts'
 import type { Engine } from './engine/types.ts'
 import { GatecastError } from './errors.ts'
-import { identityFromClaims, tokenError, type Identity } from './tokens.ts'
+import { identityFromClaims, signAccessToken, tokenError, type Identity } from './tokens.ts'
 import type { VerifiedUser, VerifyCredentials } from './users.ts'
 
 export interface TokenPair {
@@ -47,21 +47,13 @@ export class AuthService {
     return identity
   }
 
-  /** Signs an access token; used by login, refresh and the CLI. */
-  signAccess (claims: { sub: string, name?: string, roles?: string[], channels?: string[] }, ttlSeconds = this.#config.accessTokenTtl): string {
-    const payload: Record<string, unknown> = { sub: claims.sub, name: claims.name ?? claims.sub, jti: randomUUID() }
-    if (claims.roles !== undefined && claims.roles.length > 0) payload.roles = claims.roles
-    if (claims.channels !== undefined) payload.channels = claims.channels
-    return this.#jwt.sign(payload, { expiresIn: ttlSeconds * 1000 })
-  }
-
   async #issue (user: VerifiedUser, family: string): Promise<TokenPair> {
     const refresh = randomBytes(32).toString('base64url')
     await this.#engine.saveRefreshToken(refreshKey(refresh), {
       userId: user.id, name: user.name, roles: user.roles, channels: user.channels, family
     }, this.#config.refreshTokenTtl)
     return {
-      access_token: this.signAccess({ sub: user.id, name: user.name, roles: user.roles, channels: user.channels }),
+      access_token: signAccessToken(this.#jwt, { sub: user.id, name: user.name, roles: user.roles, channels: user.channels }, this.#config.accessTokenTtl),
       token_type: 'Bearer',
       expires_in: this.#config.accessTokenTtl,
       refresh_token: refresh,

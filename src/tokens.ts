@@ -1,7 +1,8 @@
 // Access tokens: @fastify/jwt options from config, where a token is read from on
 // an upgrade, and how verified claims become an identity.
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { FastifyJWTOptions } from '@fastify/jwt'
+import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
 import { ConfigError, type GatecastConfig } from './config.ts'
 import { GatecastError } from './errors.ts'
 
@@ -51,7 +52,8 @@ export function jwtPluginOptions (config: GatecastConfig, hmacSecret: string | u
     secret,
     sign: {
       algorithm: alg,
-      expiresIn: config.accessTokenTtl * 1000,
+      // @fastify/jwt reads numbers as seconds
+      expiresIn: config.accessTokenTtl,
       ...(config.jwtIssuer !== undefined ? { iss: config.jwtIssuer } : {}),
       ...(config.jwtAudience !== undefined ? { aud: config.jwtAudience } : {})
     },
@@ -143,4 +145,12 @@ export function tokenError (err: unknown): GatecastError {
   const code = (err as { code?: unknown } | null)?.code
   const mapped = typeof code === 'string' ? JWT_ERRORS[code] : undefined
   return new GatecastError(401, mapped?.[0] ?? 'token_invalid', mapped?.[1] ?? 'malformed token')
+}
+
+/** Signs an access token with the configured algorithm, issuer and audience; used by login, refresh and the CLI. */
+export function signAccessToken (jwt: JWT, claims: IssueClaims, ttlSeconds: number): string {
+  const payload: Record<string, unknown> = { sub: claims.sub, name: claims.name ?? claims.sub, jti: randomUUID() }
+  if (claims.roles !== undefined && claims.roles.length > 0) payload.roles = claims.roles
+  if (claims.channels !== undefined) payload.channels = claims.channels
+  return jwt.sign(payload, { expiresIn: ttlSeconds })
 }
