@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const engine = createEngine(app.config)
+  const engine = createEngine(app.config, app.log)
   app.decorate('engine', engine)
   // last out: sockets are closed (preClose) before the engine goes
   app.addHook('onClose', async () => { await engine.close() })

@@ -9,6 +9,7 @@ import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { readConfig, type ConfigOverrides, type GatecastConfig } from './config.ts'
 import type { VerifyCredentials } from './users.ts'
+import { GatecastError } from './errors.ts'
 import configPlugin from '../plugins/config.ts'
 import enginePlugin from '../plugins/engine.ts'
 import usersPlugin from '../plugins/users.ts'
@@ -71,10 +72,12 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   // routes live in their own context so the error shape does not leak into a host app
   await app.register(async (routes) => {
     routes.setErrorHandler((err: FastifyError, req, reply) => {
-      const status = err.statusCode ?? 500
+      // a failure while the engine is away is an outage, not a bug
+      const status = err.statusCode ?? (app.engine.isReady() ? 500 : 503)
       if (status >= 500) {
         req.log.error({ err }, 'request failed')
-        return reply.code(status).send(errorBody(status, status === 503 ? (err.code ?? 'unavailable') : 'internal', status === 503 ? err.message : 'internal server error'))
+        if (status === 503) return reply.code(503).send(errorBody(503, err instanceof GatecastError ? err.code : 'unavailable', err instanceof GatecastError ? err.message : 'engine unavailable'))
+        return reply.code(status).send(errorBody(status, 'internal', 'internal server error'))
       }
       const code = err.validation !== undefined ? 'bad_request' : typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : 'bad_request'
       return reply.code(status).send(errorBody(status, code, err.message))

@@ -32,6 +32,7 @@ export const EnvSchema = Type.Object({
   USERS_FILE: optString(),
   API_KEY: optString(),
   REDIS_URL: optString(),
+  REDIS_PREFIX: Type.String({ default: 'gatecast', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
   ALLOWED_ORIGINS: optString(),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
   PLUGINS: optString(),
@@ -68,6 +69,8 @@ export interface GatecastConfig {
   usersFile: string | null
   apiKey?: string
   redisUrl?: string
+  /** key prefix in Redis, so several clusters (or tests) can share one server */
+  redisPrefix: string
   /** null: any origin */
   allowedOrigins: string[] | null
   logLevel: string
@@ -158,6 +161,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     usersFile: e.USERS_FILE !== undefined ? resolve(cwd, e.USERS_FILE) : resolve(dataDir, 'users.json'),
     apiKey: e.API_KEY,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     allowedOrigins: e.ALLOWED_ORIGINS === undefined ? null : list(e.ALLOWED_ORIGINS),
     logLevel: e.LOG_LEVEL,
     plugins: list(e.PLUGINS),

@@ -78,6 +78,8 @@ export class Gatecast {
   readonly #publishHooks: OnPublishHook[] = []
   readonly #closeHooks: OnCloseHook[] = []
   #shuttingDown = false
+  // presence removals still in flight; shutdown waits for them before the engine goes
+  readonly #removals = new Set<Promise<void>>()
 
   constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: FastifyBaseLogger) {
     this.#engine = engine
@@ -92,7 +94,8 @@ export class Gatecast {
       pingInterval: config.wsPingInterval,
       expiryGrace: config.wsExpiryGrace,
       onFrame: (conn, data, isBinary) => this.#onFrame(conn, data, isBinary),
-      onClosed: (conn, code) => this.#onClosed(conn, code)
+      onClosed: (conn, code) => this.#onClosed(conn, code),
+      onPresenceLost: (channel, userId) => { this.#left(channel, userId) }
     })
   }
 
@@ -259,13 +262,21 @@ export class Gatecast {
       framesIn: conn.framesIn,
       framesOut: conn.framesOut
     }, 'socket closed')
-    this.#engine.removeConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
-      .then(({ left }) => left && conn.opts.presence ? this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'leave', conn.userId)) : undefined)
+    const removal = this.#engine.removeConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+      .then(({ left }) => { if (left) this.#left(conn.channel, conn.userId) })
       .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'presence update failed'))
+      .finally(() => this.#removals.delete(removal))
+    this.#removals.add(removal)
     for (const hook of this.#closeHooks) {
       Promise.resolve().then(() => hook({ connectionId: conn.id, userId: conn.userId, channel: conn.channel, code, durationMs }))
         .catch((err: unknown) => this.#log.error({ err }, 'onClose hook failed'))
     }
+  }
+
+  #left (channel: string, userId: string): void {
+    if (!this.rules.resolve(channel).presence) return
+    this.#engine.publishTransient(channel, presenceFrameText(channel, 'leave', userId))
+      .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence leave failed'))
   }
 
   // --- client frames -------------------------------------------------------------------
@@ -349,5 +360,6 @@ export class Gatecast {
   async shutdown (deadlineMs = 10_000): Promise<void> {
     this.#shuttingDown = true
     await this.#hub.closeAll(deadlineMs)
+    await Promise.allSettled([...this.#removals])
   }
 }

@@ -58,12 +58,15 @@ export interface HubOptions {
   expiryGrace: number
   onFrame: (conn: Connection, data: Buffer, isBinary: boolean) => void
   onClosed: (conn: Connection, code: number) => void
+  onPresenceLost: (channel: string, userId: string) => void
 }
 
 export class Hub implements EngineListener {
   readonly #byChannel = new Map<string, Set<Connection>>()
   readonly #byUser = new Map<string, Set<Connection>>()
   readonly #all = new Set<Connection>()
+  // every joiner awaits the channel's one subscription, also while it is in flight
+  readonly #subscriptions = new Map<string, Promise<void>>()
   readonly #o: HubOptions
   readonly #timers: NodeJS.Timeout[] = []
 
@@ -100,10 +103,15 @@ export class Hub implements EngineListener {
   /** Puts the socket on its channel; resolves once this node receives the channel's deliveries. */
   async join (conn: Connection): Promise<void> {
     let set = this.#byChannel.get(conn.channel)
-    const first = set === undefined
     if (set === undefined) this.#byChannel.set(conn.channel, (set = new Set()))
     set.add(conn)
-    if (first) await this.#o.engine.subscribe(conn.channel)
+    let subscribed = this.#subscriptions.get(conn.channel)
+    if (subscribed === undefined) {
+      subscribed = this.#o.engine.subscribe(conn.channel)
+      this.#subscriptions.set(conn.channel, subscribed)
+      subscribed.catch(() => this.#subscriptions.delete(conn.channel))
+    }
+    await subscribed
   }
 
   #forget (conn: Connection): void {
@@ -116,6 +124,7 @@ export class Hub implements EngineListener {
     const set = this.#byChannel.get(conn.channel)
     if (set !== undefined && set.delete(conn) && set.size === 0) {
       this.#byChannel.delete(conn.channel)
+      this.#subscriptions.delete(conn.channel)
       this.#o.engine.unsubscribe(conn.channel).catch((err: unknown) => this.#o.log.warn({ err, channel: conn.channel }, 'unsubscribe failed'))
     }
   }
@@ -190,6 +199,10 @@ export class Hub implements EngineListener {
         }
         break
     }
+  }
+
+  presenceLost (channel: string, userId: string): void {
+    this.#o.onPresenceLost(channel, userId)
   }
 
   // --- housekeeping -----------------------------------------------------------

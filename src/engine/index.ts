@@ -1,12 +1,13 @@
-import { ConfigError, type GatecastConfig } from '../config.ts'
+import type { FastifyBaseLogger } from 'fastify'
+import type { GatecastConfig } from '../config.ts'
 import { MemoryEngine } from './memory.ts'
+import { RedisEngine } from './redis.ts'
 import type { Engine } from './types.ts'
 
 export type { Engine } from './types.ts'
 
-export function createEngine (config: GatecastConfig): Engine {
-  if (config.redisUrl !== undefined) {
-    throw new ConfigError('REDIS_URL is set, but this build has no Redis engine yet; unset it to run one node with the in-process engine')
-  }
+/** REDIS_URL set: the cluster engine; otherwise everything stays in this process. */
+export function createEngine (config: GatecastConfig, log: FastifyBaseLogger): Engine {
+  if (config.redisUrl !== undefined) return new RedisEngine({ url: config.redisUrl, prefix: config.redisPrefix, log })
   return new MemoryEngine()
 }

@@ -42,6 +42,8 @@ export interface EngineListener {
   /** a frame for every local socket of `channel`; seq 0 marks frames that are not in history (presence) */
   deliver (channel: string, seq: number, frame: string): void
   control (msg: ControlMessage): void
+  /** a dead node's last connection of this user on this channel was reaped */
+  presenceLost (channel: string, userId: string): void
 }
 
 export interface ConnectionRef {

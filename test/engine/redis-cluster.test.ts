@@ -1,0 +1,48 @@
+import t from 'tap'
+import { api, startApp } from '../helpers/app.ts'
+import { connect } from '../helpers/client.ts'
+import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
+
+async function cluster (t: Parameters<Parameters<typeof t.test>[1]>[0], n: number, config: Record<string, unknown> = {}) {
+  const redisPrefixValue = redisPrefix(t)
+  const nodes = []
+  for (let i = 0; i < n; i++) {
+    nodes.push(await startApp(t, { config: { redisUrl: REDIS_URL, redisPrefix: redisPrefixValue, apiKey: 'k', ...config } }))
+  }
+  return nodes
+}
+
+t.test('a publish on one node reaches sockets on every node once, in order', async t => {
+  const [a, b, c] = await cluster(t, 3)
+  const clients = await Promise.all([a, b, c].map(n => connect(`${n.ws}/ws/chat`, { headers: { authorization: `Bearer ${n.token({ sub: 'u' + n.base.slice(-5) })}` } })))
+  t.teardown(() => { for (const cl of clients) cl.close() })
+  for (const cl of clients) await cl.nextOfType('ready')
+  const sender = clients[0]
+  for (let i = 0; i < 50; i++) sender.send({ type: 'publish', data: i })
+  for (const cl of clients) {
+    const got = []
+    for (let i = 0; i < 50; i++) got.push((await cl.nextOfType('message')).data)
+    t.same(got, [...Array(50).keys()], 'all 50, in order')
+  }
+  await new Promise(resolve => setTimeout(resolve, 100))
+  for (const cl of clients) t.equal(cl.frames.filter(f => f.type === 'message').length, 0, 'no duplicates')
+})
+
+t.test('API calls, presence and kicks work across nodes', async t => {
+  const [a, b] = await cluster(t, 2, { channels: { room: { presence: true } } })
+  const bob = await connect(`${b.ws}/ws/room:1`, { headers: { authorization: `Bearer ${b.token({ sub: 'bob' })}` } })
+  await bob.nextOfType('ready')
+  const pub = await api(a.base, 'POST', '/api/channels/room:1/messages', { body: { data: 'x' }, headers: { 'x-api-key': 'k' } })
+  t.equal(pub.status, 201)
+  t.equal((await bob.nextOfType('message')).id, pub.body.id)
+  const presence = await api(a.base, 'GET', '/api/channels/room:1/presence', { headers: { 'x-api-key': 'k' } })
+  t.same(presence.body, { channel: 'room:1', users: [{ userId: 'bob', connections: 1 }] })
+  const status = await api(a.base, 'GET', '/api/users/bob', { headers: { 'x-api-key': 'k' } })
+  t.same(status.body, { userId: 'bob', online: true, connections: 1, channels: ['room:1'] })
+  const direct = await api(a.base, 'POST', '/api/users/bob/messages', { body: { data: { hi: 1 } }, headers: { 'x-api-key': 'k' } })
+  t.equal(direct.status, 202)
+  t.same((await bob.nextOfType('direct')).data, { hi: 1 })
+  const kick = await api(a.base, 'DELETE', '/api/users/bob/connections', { headers: { 'x-api-key': 'k' } })
+  t.equal(kick.status, 202)
+  t.equal((await bob.closed).code, 4403)
+})
