@@ -2,8 +2,11 @@ import t from 'tap'
 import { api, startApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
+import type { ConfigOverrides } from '../../src/config.ts'
 
-async function cluster (t: Parameters<Parameters<typeof t.test>[1]>[0], n: number, config: Record<string, unknown> = {}) {
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+async function cluster (t: Teardown, n: number, config: ConfigOverrides = {}) {
   const redisPrefixValue = redisPrefix(t)
   const nodes = []
   for (let i = 0; i < n; i++) {
