@@ -33,6 +33,7 @@ export const EnvSchema = Type.Object({
   API_KEY: optString(),
   REDIS_URL: optString(),
   REDIS_PREFIX: Type.String({ default: 'gatecast', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+  NODE_TIMEOUT: int(15, 1),
   ALLOWED_ORIGINS: optString(),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
   PLUGINS: optString(),
@@ -71,6 +72,8 @@ export interface GatecastConfig {
   redisUrl?: string
   /** key prefix in Redis, so several clusters (or tests) can share one server */
   redisPrefix: string
+  /** seconds without a heartbeat after which a node's connections leave presence */
+  nodeTimeout: number
   /** null: any origin */
   allowedOrigins: string[] | null
   logLevel: string
@@ -137,8 +140,10 @@ function readChannelsFile (file: string): Record<string, NamespaceOptions> {
 /** Reads env (+ ./.env), validates it, applies code overrides. Pure apart from reading files. */
 export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GatecastConfig {
   let e: Env
+  // `NAME=` means unset, as in most .env tooling
+  const data = Object.fromEntries(Object.entries({ ...readDotEnv(cwd), ...env }).filter(([, v]) => v !== undefined && v !== ''))
   try {
-    e = envSchema<Env>({ schema: EnvSchema, data: { ...readDotEnv(cwd), ...env }, dotenv: false })
+    e = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
   }
@@ -162,6 +167,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     apiKey: e.API_KEY,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
+    nodeTimeout: e.NODE_TIMEOUT,
     allowedOrigins: e.ALLOWED_ORIGINS === undefined ? null : list(e.ALLOWED_ORIGINS),
     logLevel: e.LOG_LEVEL,
     plugins: list(e.PLUGINS),

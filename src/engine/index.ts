@@ -8,6 +8,6 @@ export type { Engine } from './types.ts'
 
 /** REDIS_URL set: the cluster engine; otherwise everything stays in this process. */
 export function createEngine (config: GatecastConfig, log: FastifyBaseLogger): Engine {
-  if (config.redisUrl !== undefined) return new RedisEngine({ url: config.redisUrl, prefix: config.redisPrefix, log })
+  if (config.redisUrl !== undefined) return new RedisEngine({ url: config.redisUrl, prefix: config.redisPrefix, nodeTimeoutMs: config.nodeTimeout * 1000, log })
   return new MemoryEngine()
 }

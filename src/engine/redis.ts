@@ -15,9 +15,6 @@ import type {
 
 // how long a channel's epoch/sequence outlives its last publish
 const META_TTL_MS = 24 * 3600 * 1000
-const HEARTBEAT_MS = 5000
-// a node silent for this long is dead: its connections leave presence
-const NODE_DEAD_MS = 15_000
 
 const PUBLISH_LUA = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -90,6 +87,8 @@ type Script = (...args: Array<string | number>) => Promise<unknown>
 export interface RedisEngineOptions {
   url: string
   prefix: string
+  /** a node silent for this long is dead: its connections leave presence */
+  nodeTimeoutMs: number
   log: FastifyBaseLogger
   redisOptions?: RedisOptions
 }
@@ -101,6 +100,7 @@ export class RedisEngine implements Engine {
   readonly #sub: Redis
   readonly #p: string
   readonly #log: FastifyBaseLogger
+  readonly #nodeTimeoutMs: number
   #listener: EngineListener | null = null
   readonly #topics = new Map<string, string>()
   readonly #timers: NodeJS.Timeout[] = []
@@ -110,6 +110,7 @@ export class RedisEngine implements Engine {
   constructor (o: RedisEngineOptions) {
     this.#p = o.prefix
     this.#log = o.log
+    this.#nodeTimeoutMs = o.nodeTimeoutMs
     const common: RedisOptions = {
       // bounded memory while Redis is away: commands fail fast instead of queueing
       enableOfflineQueue: false,
@@ -176,7 +177,7 @@ export class RedisEngine implements Engine {
     if (!booted) this.#log.warn('redis is not reachable yet; the node answers 503 until it is')
     this.#sub.subscribe(this.#key.control()).catch((err: Error) => this.#onError(err))
     await this.#heartbeat()
-    this.#timers.push(setInterval(() => { this.#heartbeat().catch((err: Error) => this.#onError(err)) }, HEARTBEAT_MS).unref())
+    this.#timers.push(setInterval(() => { this.#heartbeat().catch((err: Error) => this.#onError(err)) }, Math.max(100, Math.floor(this.#nodeTimeoutMs / 3))).unref())
   }
 
   async close (): Promise<void> {
@@ -314,9 +315,9 @@ export class RedisEngine implements Engine {
     await this.client.hset(this.#key.nodes(), this.nodeId, now)
     const nodes = await this.client.hgetall(this.#key.nodes())
     for (const [node, at] of Object.entries(nodes)) {
-      if (node === this.nodeId || now - Number(at) < NODE_DEAD_MS) continue
+      if (node === this.nodeId || now - Number(at) < this.#nodeTimeoutMs) continue
       // one reaper per dead node
-      const lock = await this.client.set(`${this.#p}:reap:${node}`, this.nodeId, 'PX', NODE_DEAD_MS, 'NX')
+      const lock = await this.client.set(`${this.#p}:reap:${node}`, this.nodeId, 'PX', this.#nodeTimeoutMs, 'NX')
       if (lock === 'OK') await this.#reap(node)
     }
   }
