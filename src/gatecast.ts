@@ -224,29 +224,23 @@ export class Gatecast {
     let recovered: boolean | undefined
     let replay: string[] = []
     let top = 0
+    // subscribed before history is read: what is published meanwhile waits in conn.pending
+    await hub.join(conn)
     if (a.since !== undefined) {
-      // buffer live frames while history is read, so the replay and the live
-      // stream meet without a gap or a duplicate
-      conn.pending = []
-      await hub.join(conn)
       const r = await this.#engine.recover(conn.channel, a.since)
       recovered = r.recovered
       replay = r.frames
       top = r.top
-    } else {
-      await hub.join(conn)
     }
     if (conn.closing) return
-    hub.send(conn, JSON.stringify({
+    hub.open(conn, JSON.stringify({
       type: 'ready',
       channel: conn.channel,
       connectionId: conn.id,
       userId: conn.userId,
       expiresAt: conn.expiresAt ?? null,
       ...(recovered !== undefined ? { recovered } : {})
-    }))
-    for (const frame of replay) hub.send(conn, frame)
-    hub.release(conn, top)
+    }), replay, top)
     if (joined && opts.presence) await this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
   }
 

@@ -27,8 +27,12 @@ export class Connection {
   expiresAt: number | undefined
   alive = true
   closing = false
-  /** while a `since` replay is prepared: [seq, frame, seq, frame, …] of live frames to release after it */
-  pending: Array<number | Buffer> | null = null
+  /**
+   * Until `ready` is out, frames wait here as [seq, frame, seq, frame, …]:
+   * `ready` stays first, and live frames meet a `since` replay without a gap or
+   * a duplicate. seq 0: not from history (acks, directs, presence).
+   */
+  pending: Array<number | Buffer> | null = []
   tokens: number
   lastRefill = Date.now()
   rejected = 0
@@ -141,6 +145,11 @@ export class Hub implements EngineListener {
   // --- sending ----------------------------------------------------------------
 
   send (conn: Connection, frame: Buffer | string): void {
+    if (conn.pending !== null) conn.pending.push(0, typeof frame === 'string' ? Buffer.from(frame) : frame)
+    else this.#write(conn, frame)
+  }
+
+  #write (conn: Connection, frame: Buffer | string): void {
     if (conn.closing) return
     conn.ws.send(frame, TEXT)
     conn.framesOut++
@@ -161,18 +170,23 @@ export class Hub implements EngineListener {
     const buf = Buffer.from(frame)
     for (const conn of set) {
       if (conn.pending !== null) conn.pending.push(seq, buf)
-      else this.send(conn, buf)
+      else this.#write(conn, buf)
     }
   }
 
-  /** Ends a replay: releases live frames newer than what was replayed. */
-  release (conn: Connection, top: number): void {
+  /**
+   * Goes live: `ready`, the replay, then what waited, less what the replay
+   * already held (history sequence up to `top`).
+   */
+  open (conn: Connection, ready: string, replay: readonly string[], top: number): void {
     const pending = conn.pending
     conn.pending = null
+    this.#write(conn, ready)
+    for (const frame of replay) this.#write(conn, frame)
     if (pending === null) return
     for (let i = 0; i < pending.length; i += 2) {
       const seq = pending[i] as number
-      if (seq === 0 || seq > top) this.send(conn, pending[i + 1] as Buffer)
+      if (seq === 0 || seq > top) this.#write(conn, pending[i + 1] as Buffer)
     }
   }
 
@@ -180,7 +194,7 @@ export class Hub implements EngineListener {
     switch (msg.kind) {
       case 'all': {
         const buf = Buffer.from(msg.frame)
-        for (const conn of this.#all) if (conn.pending === null) this.send(conn, buf)
+        for (const conn of this.#all) this.send(conn, buf)
         break
       }
       case 'user': {

@@ -51,7 +51,7 @@ export async function spawnNode (t: Teardown, env: Record<string, string>): Prom
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const m = await waitFor(child, /Server listening at http:\/\/127\.0\.0\.1:(\d+)/, 15_000)
+  const m = await waitFor(child, /Server listening at http:\/\/127\.0\.0\.1:(\d+)/, 30_000)
   child.stdout?.resume()
   child.stderr?.resume()
   return { child, base: `http://127.0.0.1:${m[1]}`, ws: `ws://127.0.0.1:${m[1]}` }
