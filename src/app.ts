@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { readConfig, type ConfigOverrides, type GatecastConfig } from './config.ts'
 import type { VerifyCredentials } from './users.ts'
-import { GatecastError } from './errors.ts'
+import { isGatecastError } from './errors.ts'
 import configPlugin from '../plugins/config.ts'
 import enginePlugin from '../plugins/engine.ts'
 import usersPlugin from '../plugins/users.ts'
@@ -76,7 +76,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
       const status = err.statusCode ?? (app.engine.isReady() ? 500 : 503)
       if (status >= 500) {
         req.log.error({ err }, 'request failed')
-        if (status === 503) return reply.code(503).send(errorBody(503, err instanceof GatecastError ? err.code : 'unavailable', err instanceof GatecastError ? err.message : 'engine unavailable'))
+        if (status === 503) return reply.code(503).send(errorBody(503, isGatecastError(err) ? err.code : 'unavailable', isGatecastError(err) ? err.message : 'engine unavailable'))
         return reply.code(status).send(errorBody(status, 'internal', 'internal server error'))
       }
       const code = err.validation !== undefined ? 'bad_request' : typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : 'bad_request'

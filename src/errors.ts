@@ -4,7 +4,11 @@ import { STATUS_CODES } from 'node:http'
  * An error with an HTTP status and a stable machine-readable code. Thrown by the
  * gateway and by user hooks (`onConnect`, `onPublish`) to refuse something.
  */
+const brand = Symbol.for('gatecast.error')
+
 export class GatecastError extends Error {
+  // a brand rather than instanceof: a plugin may import another copy of this module
+  readonly [brand] = true
   readonly statusCode: number
   readonly code: string
 
@@ -17,5 +21,5 @@ export class GatecastError extends Error {
 }
 
 export function isGatecastError (err: unknown): err is GatecastError {
-  return err instanceof GatecastError
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[brand] === true
 }

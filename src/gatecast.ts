@@ -8,7 +8,7 @@ import { ChannelRules, isValidChannel, userMayJoin } from './channels.ts'
 import type { GatecastConfig } from './config.ts'
 import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from './engine/types.ts'
 import { isValidId } from './engine/ids.ts'
-import { GatecastError } from './errors.ts'
+import { GatecastError, isGatecastError } from './errors.ts'
 import { Connection, Hub } from './hub.ts'
 import {
   CloseCodes, directFrameText, parseClientFrame, presenceFrameText,
@@ -221,6 +221,9 @@ export class Gatecast {
     hub.adopt(conn)
     this.#log.info({ connectionId: conn.id, userId: conn.userId, channel: conn.channel, remoteAddress: conn.remoteAddress }, 'socket open')
     const { joined } = await this.#engine.addConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+    // announced now, so a leave (on close) can never come without its join; the
+    // joiner's own copy waits in conn.pending behind `ready`
+    if (joined && opts.presence) await this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
     let recovered: boolean | undefined
     let replay: string[] = []
     let top = 0
@@ -241,7 +244,6 @@ export class Gatecast {
       expiresAt: conn.expiresAt ?? null,
       ...(recovered !== undefined ? { recovered } : {})
     }), replay, top)
-    if (joined && opts.presence) await this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
   }
 
   #onClosed (conn: Connection, code: number): void {
@@ -322,7 +324,7 @@ export class Gatecast {
   }
 
   #frameFailed (conn: Connection, err: unknown, ref?: string | number): void {
-    if (err instanceof GatecastError) {
+    if (isGatecastError(err)) {
       const code = FRAME_ERROR_CODES.has(err.code) ? err.code as ErrorCode : err.statusCode === 401 ? 'forbidden' : err.statusCode < 500 ? 'forbidden' : 'internal'
       this.#error(conn, code, err.message, ref)
       return

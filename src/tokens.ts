@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyJWTOptions, JWT } from '@fastify/jwt'
 import { ConfigError, type GatecastConfig } from './config.ts'
-import { GatecastError } from './errors.ts'
+import { GatecastError, isGatecastError } from './errors.ts'
 
 export interface Identity {
   userId: string
@@ -141,7 +141,7 @@ const JWT_ERRORS: Record<string, [string, string]> = {
 
 /** Any verification failure becomes a 401 with a stable code and no internals. */
 export function tokenError (err: unknown): GatecastError {
-  if (err instanceof GatecastError) return err
+  if (isGatecastError(err)) return err
   const code = (err as { code?: unknown } | null)?.code
   const mapped = typeof code === 'string' ? JWT_ERRORS[code] : undefined
   return new GatecastError(401, mapped?.[0] ?? 'token_invalid', mapped?.[1] ?? 'malformed token')

@@ -124,7 +124,8 @@ export class MemoryEngine implements Engine {
       entries = s?.entries ?? []
     }
     const s = this.#streams.get(channel)
-    const picked = entries.length > opts.limit ? entries.slice(entries.length - opts.limit) : entries
+    // with since: the next `limit` after it (paging forward); without: the newest `limit`
+    const picked = entries.length <= opts.limit ? entries : opts.since !== undefined ? entries.slice(0, opts.limit) : entries.slice(entries.length - opts.limit)
     return {
       recovered,
       messages: picked.map(e => ({ id: formatId(s?.epoch ?? '', e.seq), channel, from: e.from, data: JSON.parse(e.dataJson) as unknown, ts: e.ts }))

@@ -249,7 +249,7 @@ export class RedisEngine implements Engine {
     if (opts.since !== undefined) {
       const r = await this.#recover(channel, opts.since)
       recovered = r.recovered
-      frames = r.frames.slice(-opts.limit)
+      frames = r.frames.slice(0, opts.limit)
     } else {
       const now = Date.now()
       const rows = await this.client.xrevrange(this.#key.hist(channel), '+', '-', 'COUNT', opts.limit)
