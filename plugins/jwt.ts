@@ -13,5 +13,5 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const secret = resolveJwtSecret(app.config, msg => app.log.warn(msg))
   await app.register(fastifyJwt, jwtPluginOptions(app.config, secret))
-  app.decorate('auth', new AuthService(app.jwt, app.engine, app.config, app.verifyCredentials))
+  app.decorate('auth', new AuthService(app.jwt, app.engine, app.config, app.users))
 }, { name: 'gatecast-jwt', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-users'], fastify: '5.x' })

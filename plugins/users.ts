@@ -1,24 +1,30 @@
 // Where login checks credentials: a host app's verifyCredentials, or USERS_FILE.
+import { existsSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import { ConfigError, isWorldReadable } from '../src/config.ts'
-import { createDemoUsers, UserStore, type VerifyCredentials } from '../src/users.ts'
-import { existsSync } from 'node:fs'
+import { createDemoUsers, UserStore, type LookupUser, type VerifyCredentials } from '../src/users.ts'
+
+export interface UserSource {
+  verifyCredentials: VerifyCredentials
+  /** when present, refresh re-reads the user (roles, removal) */
+  lookupUser?: LookupUser
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
-    verifyCredentials: VerifyCredentials
+    users: UserSource
   }
 }
 
-export default fp<{ verifyCredentials?: VerifyCredentials }>(async (app, opts) => {
+export default fp<{ verifyCredentials?: VerifyCredentials, lookupUser?: LookupUser }>(async (app, opts) => {
   if (opts.verifyCredentials !== undefined) {
-    app.decorate('verifyCredentials', opts.verifyCredentials)
+    app.decorate('users', { verifyCredentials: opts.verifyCredentials, lookupUser: opts.lookupUser })
     return
   }
   const { usersFile, production } = app.config
   if (usersFile === null) {
     app.log.warn('no users file and no verifyCredentials: POST /auth/login refuses everyone')
-    app.decorate('verifyCredentials', async () => null)
+    app.decorate('users', { verifyCredentials: () => null })
     return
   }
   const exists = existsSync(usersFile)
@@ -33,5 +39,8 @@ export default fp<{ verifyCredentials?: VerifyCredentials }>(async (app, opts) =
     process.stdout.write(`\nGatecast created ${usersFile} with demo users (development only):\n` +
       created.map(u => `  ${u.name.padEnd(8)} password ${u.password}${u.roles.length > 0 ? `  roles ${u.roles.join(',')}` : ''}`).join('\n') + '\n\n')
   }
-  app.decorate('verifyCredentials', (username: string, password: string) => store.verify(username, password))
+  app.decorate('users', {
+    verifyCredentials: (username: string, password: string) => store.verify(username, password),
+    lookupUser: (userId: string) => store.lookup(userId)
+  })
 }, { name: 'gatecast-users', dependencies: ['gatecast-config'], fastify: '5.x' })

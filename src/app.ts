@@ -4,11 +4,12 @@
 import { STATUS_CODES } from 'node:http'
 import { pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
+import { Ajv, type AnySchema } from 'ajv'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { readConfig, type ConfigOverrides, type GatecastConfig } from './config.ts'
-import type { VerifyCredentials } from './users.ts'
+import type { LookupUser, VerifyCredentials } from './users.ts'
 import { isGatecastError } from './errors.ts'
 import configPlugin from '../plugins/config.ts'
 import enginePlugin from '../plugins/engine.ts'
@@ -27,6 +28,14 @@ import apiRoutes from '../routes/api/index.ts'
 
 export type ExtraPlugin = string | FastifyPluginAsync
 
+// Bodies are checked as sent: an extra field, a number for a string or an array
+// for a value is a 400, never silently repaired. Query strings and params are
+// text by nature, so they keep type coercion.
+const strictAjv = new Ajv({ strict: false, allErrors: false, removeAdditional: false, coerceTypes: false, useDefaults: true })
+const coercingAjv = new Ajv({ strict: false, allErrors: false, removeAdditional: false, coerceTypes: 'array', useDefaults: true })
+const validatorCompiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema)
+
 export interface GatecastOptions {
   /** overrides for the environment (`JWT_SECRET` → `jwtSecret`, …) */
   config?: ConfigOverrides
@@ -36,10 +45,14 @@ export interface GatecastOptions {
   cwd?: string
   /** a host app's own login check; replaces USERS_FILE */
   verifyCredentials?: VerifyCredentials
+  /** with verifyCredentials: the user's current state at refresh (null = gone, the session ends) */
+  lookupUser?: LookupUser
   /** extra plugins registered after the core: module paths or plugin functions */
   plugins?: ExtraPlugin[]
   /** an already read config (build() passes it so config is read once) */
   resolvedConfig?: GatecastConfig
+  /** log one redacted line per request (build() turns Fastify's own request logging off for it) */
+  logRequests?: boolean
 }
 
 function errorBody (statusCode: number, code: string, message: string) {
@@ -60,7 +73,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   const config = opts.resolvedConfig ?? readConfig(opts.config, opts.env, cwd)
   await app.register(configPlugin, { config })
   await app.register(enginePlugin)
-  await app.register(usersPlugin, { verifyCredentials: opts.verifyCredentials })
+  await app.register(usersPlugin, { verifyCredentials: opts.verifyCredentials, lookupUser: opts.lookupUser })
   await app.register(jwtPlugin)
   await app.register(authenticatePlugin)
   await app.register(rateLimitPlugin)
@@ -71,6 +84,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
 
   // routes live in their own context so the error shape does not leak into a host app
   await app.register(async (routes) => {
+    routes.setValidatorCompiler(validatorCompiler)
     routes.setErrorHandler((err: FastifyError, req, reply) => {
       // a failure while the engine is away is an outage, not a bug
       const status = err.statusCode ?? (app.engine.isReady() ? 500 : 503)
@@ -82,6 +96,11 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
       const code = err.validation !== undefined ? 'bad_request' : typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : 'bad_request'
       return reply.code(status).send(errorBody(status, code, err.message))
     })
+    if (opts.logRequests === true) {
+      routes.addHook('onResponse', async (req, reply) => {
+        req.log.info({ req: requestSerializer(req), statusCode: reply.statusCode, responseTime: Math.round(reply.elapsedTime) }, 'request completed')
+      })
+    }
     routes.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, 'not_found', `route ${req.method} ${req.url.split('?')[0]} not found`)))
     await routes.register(healthRoutes)
     await routes.register(authRoutes, { prefix: '/auth' })
@@ -97,8 +116,12 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
 export const gatecast = fp(gatecastApp, { name: 'gatecast', fastify: '5.x' })
 export default gatecast
 
-// What reaches logs of a request: the path only. The query may hold a token
-// (`?token=`, `?Authorization=`) and headers are never logged.
+/**
+ * What reaches logs of a request: the path only. The query may hold a token
+ * (`?token=`, `?Authorization=`) and headers are never logged. A host app that
+ * embeds the plugin with Fastify's own request logging should use this as its
+ * `req` serializer.
+ */
 export const requestSerializer = (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
   method: req.method,
   url: req.url.includes('?') ? `${req.url.slice(0, req.url.indexOf('?'))}?[redacted]` : req.url,
@@ -118,11 +141,20 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
   const app = Fastify({
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
-      : { logger: opts.logger ?? { level: config.logLevel, serializers: { req: requestSerializer } } }),
-    // a token can be long; the default 100 is plenty for every route but the upgrade query
-    routerOptions: { maxParamLength: 200 },
+      : { logger: opts.logger ?? { level: config.logLevel } }),
+    // Fastify's request lines would carry the query (tokens) whatever logger is
+    // passed in; the routes log their own redacted line instead
+    logController: new LogController({ disableRequestLogging: true }),
+    // long enough that an overlong channel name reaches the route and gets its 400
+    routerOptions: { maxParamLength: 2048 },
+    frameworkErrors: (err, req, reply) => {
+      // an upgrade refused this early skipped @fastify/websocket's hooks: end its socket here
+      if (req.headers.upgrade !== undefined) reply.raw.once('finish', () => req.raw.socket.destroy())
+      const raw = reply as unknown as { code: (n: number) => { send: (body: unknown) => void } }
+      raw.code(400).send(errorBody(400, 'bad_request', err.message.replace(/ for url .*$/, '')))
+    },
     bodyLimit: 1024 * 1024
   }).withTypeProvider<TypeBoxTypeProvider>()
-  await app.register(gatecast, { ...opts, cwd, resolvedConfig: config })
+  await app.register(gatecast, { ...opts, cwd, resolvedConfig: config, logRequests: true })
   return app
 }

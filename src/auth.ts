@@ -6,7 +6,7 @@ import type { GatecastConfig } from './config.ts'
 import type { Engine } from './engine/types.ts'
 import { GatecastError } from './errors.ts'
 import { identityFromClaims, signAccessToken, tokenError, type Identity } from './tokens.ts'
-import type { VerifiedUser, VerifyCredentials } from './users.ts'
+import type { LookupUser, VerifiedUser, VerifyCredentials } from './users.ts'
 
 export interface TokenPair {
   access_token: string
@@ -25,12 +25,14 @@ export class AuthService {
   readonly #engine: Engine
   readonly #config: GatecastConfig
   readonly #verifyCredentials: VerifyCredentials
+  readonly #lookupUser: LookupUser | undefined
 
-  constructor (jwt: JWT, engine: Engine, config: GatecastConfig, verifyCredentials: VerifyCredentials) {
+  constructor (jwt: JWT, engine: Engine, config: GatecastConfig, users: { verifyCredentials: VerifyCredentials, lookupUser?: LookupUser }) {
     this.#jwt = jwt
     this.#engine = engine
     this.#config = config
-    this.#verifyCredentials = verifyCredentials
+    this.#verifyCredentials = users.verifyCredentials
+    this.#lookupUser = users.lookupUser
   }
 
   /** Verifies signature, algorithm, time claims, issuer/audience and revocation. */
@@ -87,7 +89,16 @@ export class AuthService {
     if (await this.#engine.isFamilyRevoked(record.family)) {
       throw new GatecastError(401, 'invalid_refresh_token', 'refresh token revoked')
     }
-    return this.#issue({ id: record.userId, name: record.name, roles: record.roles, channels: record.channels }, record.family)
+    let user: VerifiedUser | null = { id: record.userId, name: record.name, roles: record.roles, channels: record.channels }
+    if (this.#lookupUser !== undefined) {
+      // roles changed or user removed since login: the new tokens say so
+      user = await this.#lookupUser(record.userId)
+      if (user === null) {
+        await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
+        throw new GatecastError(401, 'invalid_refresh_token', 'user no longer exists')
+      }
+    }
+    return this.#issue(user, record.family)
   }
 
   async logout (identity: Identity, refreshToken?: string): Promise<void> {
@@ -97,9 +108,10 @@ export class AuthService {
       await this.#engine.control({ kind: 'revoke', userId: identity.userId, jti: identity.jti })
     }
     if (refreshToken !== undefined) {
-      const used = await this.#engine.useRefreshToken(refreshKey(refreshToken))
-      if (used !== null && used.record.userId === identity.userId) {
-        await this.#engine.revokeFamily(used.record.family, this.#config.refreshTokenTtl)
+      // only peeked: someone else's token must stay untouched
+      const record = await this.#engine.peekRefreshToken(refreshKey(refreshToken))
+      if (record !== null && record.userId === identity.userId) {
+        await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
       }
     }
   }

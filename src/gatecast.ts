@@ -281,7 +281,7 @@ export class Gatecast {
     this.#hub.send(conn, JSON.stringify(ref === undefined ? { type: 'error', code, message } : { type: 'error', ref, code, message }))
   }
 
-  /** Token bucket: `rate` per second, bursts to 2×; a second's worth of refused frames in a row closes 4429. */
+  /** Publishes: `rate` per second, bursts to 2×; a second's worth refused without the bucket refilling closes 4429. */
   #allow (conn: Connection): boolean {
     const rate = this.#config.wsMessageRate
     const now = Date.now()
@@ -298,10 +298,6 @@ export class Gatecast {
   }
 
   #onFrame (conn: Connection, data: Buffer, isBinary: boolean): void {
-    if (!this.#allow(conn)) {
-      if (!conn.closing) this.#error(conn, 'rate_limited', 'too many messages')
-      return
-    }
     const parsed = isBinary ? { ok: false as const, message: 'binary frames are not supported' } : parseClientFrame(data.toString())
     if (!parsed.ok) {
       if (++conn.badFrames >= MAX_BAD_FRAMES) this.#hub.close(conn, CloseCodes.policy, 'too many invalid frames')
@@ -315,6 +311,10 @@ export class Gatecast {
         this.#hub.send(conn, '{"type":"pong"}')
         break
       case 'publish':
+        if (!this.#allow(conn)) {
+          if (!conn.closing) this.#error(conn, 'rate_limited', 'too many messages', frame.ref)
+          return
+        }
         this.#clientPublish(conn, frame).catch((err: unknown) => this.#frameFailed(conn, err, frame.ref))
         break
       case 'refresh':

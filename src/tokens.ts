@@ -60,6 +60,8 @@ export function jwtPluginOptions (config: GatecastConfig, hmacSecret: string | u
     verify: {
       algorithms: [alg],
       clockTolerance: CLOCK_TOLERANCE_MS,
+      // fast-jwt only compares iss/aud when present; configured means required
+      requiredClaims: [...(config.jwtIssuer !== undefined ? ['iss'] : []), ...(config.jwtAudience !== undefined ? ['aud'] : [])],
       ...(config.jwtIssuer !== undefined ? { allowedIss: config.jwtIssuer } : {}),
       ...(config.jwtAudience !== undefined ? { allowedAud: config.jwtAudience } : {})
     }

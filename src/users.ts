@@ -1,7 +1,7 @@
 // Users for POST /auth/login: a JSON file of scrypt hashes, written atomically
 // with mode 0600, managed by the CLI.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -20,8 +20,8 @@ export const UserRecordSchema = Type.Object({
 export type UserRecord = Static<typeof UserRecordSchema>
 
 export const UsersFileSchema = Type.Object({
-  users: Type.Record(Type.String({ pattern: USERNAME_PATTERN }), UserRecordSchema)
-})
+  users: Type.Record(Type.String({ pattern: USERNAME_PATTERN }), UserRecordSchema, { additionalProperties: false })
+}, { additionalProperties: false })
 export type UsersFile = Static<typeof UsersFileSchema>
 const usersFileCheck = TypeCompiler.Compile(UsersFileSchema)
 
@@ -35,6 +35,9 @@ export interface VerifiedUser {
 }
 
 export type VerifyCredentials = (username: string, password: string) => Promise<VerifiedUser | null> | VerifiedUser | null
+
+/** Current state of a user at refresh time; null ends the session (user removed). */
+export type LookupUser = (userId: string) => Promise<VerifiedUser | null> | VerifiedUser | null
 
 // N=2^15 keeps a hash near 50 ms here: slow for guessing, fine for logins.
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32 }
@@ -73,15 +76,21 @@ export function isValidUsername (name: string): boolean {
 export class UserStore {
   readonly file: string
   #data: UsersFile
+  #mtimeMs: number
 
   private constructor (file: string, data: UsersFile) {
     this.file = file
     this.#data = data
+    this.#mtimeMs = mtimeOf(file)
   }
 
   /** Opens the file; a missing one is an empty store (created on first write). */
   static open (file: string): UserStore {
-    if (!existsSync(file)) return new UserStore(file, { users: {} })
+    return new UserStore(file, UserStore.#read(file))
+  }
+
+  static #read (file: string): UsersFile {
+    if (!existsSync(file)) return { users: {} }
     let raw: unknown
     try {
       raw = JSON.parse(readFileSync(file, 'utf8'))
@@ -92,7 +101,22 @@ export class UserStore {
       const first = usersFileCheck.Errors(raw).First()
       throw new ConfigError(`users file ${file} is malformed at ${first?.path || '/'}: ${first?.message ?? 'invalid'}; fix it or remove it and add users with \`gatecast user add\``)
     }
-    return new UserStore(file, raw)
+    return raw
+  }
+
+  /**
+   * The CLI edits the file while the server runs: pick changes up (one stat per
+   * login). A file broken by hand keeps the last good copy and says so.
+   */
+  #fresh (): void {
+    const mtime = mtimeOf(this.file)
+    if (mtime === this.#mtimeMs) return
+    this.#mtimeMs = mtime
+    try {
+      this.#data = UserStore.#read(this.file)
+    } catch (err) {
+      process.emitWarning(`${(err as Error).message}; keeping the users loaded before`)
+    }
   }
 
   list (): Array<{ name: string, roles: string[], demo: boolean }> {
@@ -100,6 +124,7 @@ export class UserStore {
   }
 
   get (name: string): UserRecord | undefined {
+    this.#fresh()
     return Object.hasOwn(this.#data.users, name) ? this.#data.users[name] : undefined
   }
 
@@ -112,6 +137,7 @@ export class UserStore {
     const record: UserRecord = { password: await hashPassword(password) }
     if (opts.roles !== undefined && opts.roles.length > 0) record.roles = opts.roles
     if (opts.demo === true) record.demo = true
+    this.#fresh()
     this.#data.users[name] = record
     this.save()
   }
@@ -128,6 +154,12 @@ export class UserStore {
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
     writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 })
     renameSync(tmp, this.file)
+    this.#mtimeMs = mtimeOf(this.file)
+  }
+
+  lookup (name: string): VerifiedUser | null {
+    const user = this.get(name)
+    return user === undefined ? null : { id: name, name, roles: user.roles, channels: user.channels }
   }
 
   async verify (name: string, password: string): Promise<VerifiedUser | null> {
@@ -139,6 +171,14 @@ export class UserStore {
     }
     if (!await verifyPassword(password, user.password)) return null
     return { id: name, name, roles: user.roles, channels: user.channels }
+  }
+}
+
+function mtimeOf (file: string): number {
+  try {
+    return statSync(file).mtimeMs
+  } catch {
+    return 0
   }
 }
 

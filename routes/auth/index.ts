@@ -38,16 +38,18 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (req) => app.auth.refresh(req.body.refresh_token))
 
   app.post('/logout', {
-    preHandler: app.authenticate,
+    // the token is checked before the body, so a missing token is a 401 whatever was sent
+    onRequest: app.authenticate,
+    preValidation: async (req) => { req.body ??= {} },
     schema: {
       tags: ['auth'],
       summary: 'Revoke the access token (by jti) and, when given, the refresh token family, on every node',
       security: [{ bearer: [] }],
-      body: Type.Optional(LogoutBodySchema),
+      body: LogoutBodySchema,
       response: { 204: Type.Null(), 400: errorRef, 401: errorRef }
     }
   }, async (req, reply) => {
-    if (req.identity !== null) await app.auth.logout(req.identity, req.body?.refresh_token)
+    if (req.identity !== null) await app.auth.logout(req.identity, req.body.refresh_token)
     return reply.code(204).send(null)
   })
 }

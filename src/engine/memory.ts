@@ -209,6 +209,11 @@ export class MemoryEngine implements Engine {
     this.#refresh.set(key, { record, used: false, expiresAt: Date.now() + ttlSeconds * 1000 })
   }
 
+  async peekRefreshToken (key: string): Promise<RefreshRecord | null> {
+    const r = this.#refresh.get(key)
+    return r === undefined || r.expiresAt <= Date.now() ? null : r.record
+  }
+
   async useRefreshToken (key: string): Promise<{ record: RefreshRecord, reused: boolean } | null> {
     const r = this.#refresh.get(key)
     if (r === undefined || r.expiresAt <= Date.now()) return null

@@ -354,6 +354,11 @@ export class RedisEngine implements Engine {
     await this.client.multi().hset(k, 'r', JSON.stringify(record), 'u', 0).expire(k, ttlSeconds).exec()
   }
 
+  async peekRefreshToken (key: string): Promise<RefreshRecord | null> {
+    const raw = await this.client.hget(this.#key.refresh(key), 'r')
+    return raw === null ? null : JSON.parse(raw) as RefreshRecord
+  }
+
   async useRefreshToken (key: string): Promise<{ record: RefreshRecord, reused: boolean } | null> {
     const out = await this.#scripts.useRefresh(this.#key.refresh(key)) as [string, number] | null
     if (out === null) return null

@@ -106,6 +106,8 @@ export interface Engine {
   revokeToken (jti: string, ttlSeconds: number): Promise<void>
   isTokenRevoked (jti: string): Promise<boolean>
   saveRefreshToken (key: string, record: RefreshRecord, ttlSeconds: number): Promise<void>
+  /** reads a refresh token without using it */
+  peekRefreshToken (key: string): Promise<RefreshRecord | null>
   /** marks the token used; `reused` when it had been used before */
   useRefreshToken (key: string): Promise<{ record: RefreshRecord, reused: boolean } | null>
   revokeFamily (family: string, ttlSeconds: number): Promise<void>
