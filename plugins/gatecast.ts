@@ -10,8 +10,8 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log)
+  const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log, app.metrics)
   await gatecast.start()
   app.decorate('gatecast', gatecast)
   app.addHook('preClose', async () => { await gatecast.shutdown() })
-}, { name: 'gatecast-core', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-jwt'], fastify: '5.x' })
+}, { name: 'gatecast-core', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-jwt', 'gatecast-metrics'], fastify: '5.x' })

@@ -78,8 +78,8 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   await app.register(authenticatePlugin)
   await app.register(rateLimitPlugin)
   await app.register(websocketPlugin)
-  await app.register(gatecastPlugin)
   await app.register(metricsPlugin)
+  await app.register(gatecastPlugin)
   await app.register(swaggerPlugin)
 
   // routes live in their own context so the error shape does not leak into a host app

@@ -10,6 +10,7 @@ import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from './eng
 import { isValidId } from './engine/ids.ts'
 import { GatecastError, isGatecastError } from './errors.ts'
 import { Connection, Hub } from './hub.ts'
+import type { GatecastMetrics } from './metrics.ts'
 import {
   CloseCodes, directFrameText, parseClientFrame, presenceFrameText,
   type ErrorCode, type PublishFrame, type RefreshFrame
@@ -54,6 +55,8 @@ export interface UpgradeRequest {
 
 export interface Admission extends ConnectContext {
   since?: string
+  /** performance.now() when the upgrade request arrived */
+  startedAt: number
 }
 
 export interface UserInfo {
@@ -81,14 +84,19 @@ export class Gatecast {
   // presence removals still in flight; shutdown waits for them before the engine goes
   readonly #removals = new Set<Promise<void>>()
 
-  constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: FastifyBaseLogger) {
+  readonly #metrics: GatecastMetrics
+
+  constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: FastifyBaseLogger, metrics: GatecastMetrics) {
     this.#engine = engine
     this.#auth = auth
     this.#config = config
     this.#log = log
+    this.#metrics = metrics
     this.rules = new ChannelRules({ historySize: config.historySize, historyTtl: config.historyTtl }, config.channels)
+    metrics.attach({ socketsByNamespace: () => this.#hub.socketsByNamespace(), engine: () => engine.health() })
     this.#hub = new Hub({
       engine,
+      metrics,
       log,
       sendBuffer: config.wsSendBuffer,
       pingInterval: config.wsPingInterval,
@@ -136,7 +144,9 @@ export class Gatecast {
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
     const opts = this.rules.resolve(channel)
-    return this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
+    const id = await this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
+    this.#metrics.published.inc({ source: connectionId === null ? 'api' : 'client' })
+    return id
   }
 
   /** Publishes as the server (`from: null`) to every socket on the channel, cluster-wide. */
@@ -181,6 +191,7 @@ export class Gatecast {
 
   /** Every check before an upgrade; throws the GatecastError the client gets as HTTP. */
   async admit (req: UpgradeRequest): Promise<Admission> {
+    const startedAt = performance.now()
     if (this.#shuttingDown) throw new GatecastError(503, 'shutting_down', 'server is shutting down')
     if (!this.#engine.isReady()) throw new GatecastError(503, 'unavailable', 'engine unavailable')
     this.#checkChannel(req.channel)
@@ -198,7 +209,7 @@ export class Gatecast {
     }
     const { connections } = await this.#engine.userStatus(identity.userId)
     if (connections >= this.#config.wsSocketsPerUser) throw new GatecastError(429, 'too_many_sockets', 'too many open sockets for this user')
-    const ctx: Admission = { userId: identity.userId, channel: req.channel, identity, remoteAddress: req.remoteAddress, since: req.since }
+    const ctx: Admission = { userId: identity.userId, channel: req.channel, identity, remoteAddress: req.remoteAddress, since: req.since, startedAt }
     for (const hook of this.#connectHooks) await hook(ctx)
     return ctx
   }
@@ -244,10 +255,12 @@ export class Gatecast {
       expiresAt: conn.expiresAt ?? null,
       ...(recovered !== undefined ? { recovered } : {})
     }), replay, top)
+    this.#metrics.handshake.observe((performance.now() - a.startedAt) / 1000)
   }
 
   #onClosed (conn: Connection, code: number): void {
     const durationMs = Date.now() - conn.openedAt
+    this.#metrics.closes.inc({ code })
     this.#log.info({
       connectionId: conn.id,
       userId: conn.userId,
@@ -298,6 +311,7 @@ export class Gatecast {
   }
 
   #onFrame (conn: Connection, data: Buffer, isBinary: boolean): void {
+    this.#metrics.framesIn++
     const parsed = isBinary ? { ok: false as const, message: 'binary frames are not supported' } : parseClientFrame(data.toString())
     if (!parsed.ok) {
       if (++conn.badFrames >= MAX_BAD_FRAMES) this.#hub.close(conn, CloseCodes.policy, 'too many invalid frames')

@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChannelOptions } from './channels.ts'
 import type { ControlMessage, Engine, EngineListener } from './engine/types.ts'
+import type { GatecastMetrics } from './metrics.ts'
 import { CloseCodes } from './protocol.ts'
 
 const kConn = Symbol('gatecast.connection')
@@ -56,6 +57,7 @@ export class Connection {
 
 export interface HubOptions {
   engine: Engine
+  metrics: GatecastMetrics
   log: FastifyBaseLogger
   sendBuffer: number
   pingInterval: number
@@ -84,8 +86,15 @@ export class Hub implements EngineListener {
     return this.#all.size
   }
 
-  localChannels (): IterableIterator<string> {
-    return this.#byChannel.keys()
+  socketsByNamespace (): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const set of this.#byChannel.values()) {
+      const first = set.values().next().value
+      if (first === undefined) continue
+      const ns = first.opts.namespace ?? ''
+      out.set(ns, (out.get(ns) ?? 0) + set.size)
+    }
+    return out
   }
 
   // --- registry ---------------------------------------------------------------
@@ -153,6 +162,7 @@ export class Hub implements EngineListener {
     if (conn.closing) return
     conn.ws.send(frame, TEXT)
     conn.framesOut++
+    this.#o.metrics.framesOut++
     if (conn.ws.bufferedAmount > this.#o.sendBuffer) this.close(conn, CloseCodes.slowConsumer, 'slow consumer')
   }
 
@@ -164,9 +174,11 @@ export class Hub implements EngineListener {
     conn.ws.close(code, reason)
   }
 
-  deliver (channel: string, seq: number, frame: string): void {
+  deliver (channel: string, seq: number, frame: string, ts: number): void {
     const set = this.#byChannel.get(channel)
     if (set === undefined) return
+    if (ts > 0) this.#o.metrics.delivery.observe((Date.now() - ts) / 1000)
+    this.#o.metrics.fanout.observe(set.size)
     const buf = Buffer.from(frame)
     for (const conn of set) {
       if (conn.pending !== null) conn.pending.push(seq, buf)

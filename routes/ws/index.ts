@@ -44,7 +44,8 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
           remoteAddress: req.ip
         })
       } catch (err) {
-        app.metrics.upgrades.inc({ status: (err as { statusCode?: number }).statusCode ?? 500 })
+        const e = err as { statusCode?: number, code?: string }
+        app.metrics.upgrades.inc({ status: e.statusCode ?? 500, code: e.code ?? 'internal' })
         throw err
       }
     },
@@ -56,7 +57,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         socket.terminate()
         return
       }
-      app.metrics.upgrades.inc({ status: 101 })
+      app.metrics.upgrades.inc({ status: 101, code: 'ok' })
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
         socket.close(1011, 'internal error')

@@ -53,6 +53,10 @@ export class MemoryEngine implements Engine {
     return this.#listener !== null
   }
 
+  health (): { errors: number, rttMs: number | null } {
+    return { errors: 0, rttMs: null }
+  }
+
   async subscribe (): Promise<void> {}
   async unsubscribe (): Promise<void> {}
 
@@ -83,12 +87,12 @@ export class MemoryEngine implements Engine {
     } else if (s.entries.length > 0) {
       s.entries.length = 0
     }
-    this.#listener?.deliver(channel, seq, frame)
+    this.#listener?.deliver(channel, seq, frame, input.ts)
     return id
   }
 
   async publishTransient (channel: string, frame: string): Promise<void> {
-    this.#listener?.deliver(channel, 0, frame)
+    this.#listener?.deliver(channel, 0, frame, 0)
   }
 
   /** Entries after `since`, or null when history does not reach back that far. */

@@ -33,7 +33,7 @@ if size > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 redis.call('PEXPIRE', KEYS[1], ${META_TTL_MS})
-redis.call('PUBLISH', ARGV[8], seq .. ' ' .. frame)
+redis.call('PUBLISH', ARGV[8], seq .. ' ' .. ARGV[4] .. ' ' .. frame)
 return id
 `
 
@@ -105,6 +105,8 @@ export class RedisEngine implements Engine {
   readonly #topics = new Map<string, string>()
   readonly #timers: NodeJS.Timeout[] = []
   #lastError = 0
+  #errors = 0
+  #rttMs: number | null = null
   readonly #scripts: Record<'publish' | 'recover' | 'count' | 'channelCount' | 'hit' | 'useRefresh', Script>
 
   constructor (o: RedisEngineOptions) {
@@ -141,6 +143,7 @@ export class RedisEngine implements Engine {
   }
 
   #onError (err: Error): void {
+    this.#errors++
     const now = Date.now()
     // an outage produces an error per retry; one line every 10 s is enough
     if (now - this.#lastError > 10_000) {
@@ -195,6 +198,10 @@ export class RedisEngine implements Engine {
     return this.client.status === 'ready' && this.#sub.status === 'ready'
   }
 
+  health (): { errors: number, rttMs: number | null } {
+    return { errors: this.#errors, rttMs: this.#rttMs }
+  }
+
   #onMessage (topic: string, payload: string): void {
     const listener = this.#listener
     if (listener === null) return
@@ -204,8 +211,10 @@ export class RedisEngine implements Engine {
     }
     const channel = this.#topics.get(topic)
     if (channel === undefined) return
-    const space = payload.indexOf(' ')
-    listener.deliver(channel, Number(payload.slice(0, space)), payload.slice(space + 1))
+    // "<seq> <ts> <frame>"
+    const a = payload.indexOf(' ')
+    const b = payload.indexOf(' ', a + 1)
+    listener.deliver(channel, Number(payload.slice(0, a)), payload.slice(b + 1), Number(payload.slice(a + 1, b)))
   }
 
   async subscribe (channel: string): Promise<void> {
@@ -229,7 +238,7 @@ export class RedisEngine implements Engine {
   }
 
   async publishTransient (channel: string, frame: string): Promise<void> {
-    await this.client.publish(this.#key.topic(channel), `0 ${frame}`)
+    await this.client.publish(this.#key.topic(channel), `0 0 ${frame}`)
   }
 
   async #recover (channel: string, since: string): Promise<{ recovered: boolean, top: number, frames: string[] }> {
@@ -312,7 +321,9 @@ export class RedisEngine implements Engine {
   async #heartbeat (): Promise<void> {
     if (!this.isReady()) return
     const now = Date.now()
+    const t0 = performance.now()
     await this.client.hset(this.#key.nodes(), this.nodeId, now)
+    this.#rttMs = performance.now() - t0
     const nodes = await this.client.hgetall(this.#key.nodes())
     for (const [node, at] of Object.entries(nodes)) {
       if (node === this.nodeId || now - Number(at) < this.#nodeTimeoutMs) continue

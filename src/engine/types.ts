@@ -39,8 +39,11 @@ export type ControlMessage =
   | { kind: 'revoke', userId: string, jti: string }
 
 export interface EngineListener {
-  /** a frame for every local socket of `channel`; seq 0 marks frames that are not in history (presence) */
-  deliver (channel: string, seq: number, frame: string): void
+  /**
+   * A frame for every local socket of `channel`; seq 0 marks frames that are
+   * not in history (presence). ts: publish time in ms, 0 when unknown.
+   */
+  deliver (channel: string, seq: number, frame: string, ts: number): void
   control (msg: ControlMessage): void
   /** a dead node's last connection of this user on this channel was reaped */
   presenceLost (channel: string, userId: string): void
@@ -82,6 +85,8 @@ export interface Engine {
   close (): Promise<void>
   /** false while the backing store is unreachable */
   isReady (): boolean
+  /** for metrics: errors so far and the last round trip to the store */
+  health (): { errors: number, rttMs: number | null }
 
   /** this node starts (stops) receiving deliveries for the channel */
   subscribe (channel: string): Promise<void>
