@@ -13,5 +13,4 @@ export default fp(async (app) => {
   const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log, app.metrics)
   await gatecast.start()
   app.decorate('gatecast', gatecast)
-  app.addHook('preClose', async () => { await gatecast.shutdown() })
 }, { name: 'gatecast-core', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-jwt', 'gatecast-metrics'], fastify: '5.x' })

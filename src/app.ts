@@ -17,6 +17,7 @@ import usersPlugin from '../plugins/users.ts'
 import jwtPlugin from '../plugins/jwt.ts'
 import authenticatePlugin from '../plugins/authenticate.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
+import underPressurePlugin from '../plugins/under-pressure.ts'
 import websocketPlugin from '../plugins/websocket.ts'
 import gatecastPlugin from '../plugins/gatecast.ts'
 import metricsPlugin from '../plugins/metrics.ts'
@@ -25,6 +26,7 @@ import healthRoutes from '../routes/health.ts'
 import authRoutes from '../routes/auth/index.ts'
 import wsRoutes from '../routes/ws/index.ts'
 import apiRoutes from '../routes/api/index.ts'
+import demoRoutes from '../routes/demo.ts'
 
 export type ExtraPlugin = string | FastifyPluginAsync
 
@@ -77,6 +79,12 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   await app.register(jwtPlugin)
   await app.register(authenticatePlugin)
   await app.register(rateLimitPlugin)
+  await app.register(underPressurePlugin)
+  // the first preClose hook, ahead of @fastify/websocket's: upgrades are refused
+  // with 503 (not dropped) while open sockets close in batches with 1001
+  app.addHook('preClose', async () => {
+    if (app.hasDecorator('gatecast')) await app.gatecast.shutdown(config.shutdownTimeout * 1000)
+  })
   await app.register(websocketPlugin)
   await app.register(metricsPlugin)
   await app.register(gatecastPlugin)
@@ -86,6 +94,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   await app.register(async (routes) => {
     routes.setValidatorCompiler(validatorCompiler)
     routes.setErrorHandler((err: FastifyError, req, reply) => {
+      if (isGatecastError(err) && err.headers !== undefined) reply.headers(err.headers)
       // a failure while the engine is away is an outage, not a bug
       const status = err.statusCode ?? (app.engine.isReady() ? 500 : 503)
       if (status >= 500) {
@@ -106,6 +115,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
     await routes.register(authRoutes, { prefix: '/auth' })
     await routes.register(wsRoutes)
     await routes.register(apiRoutes, { prefix: '/api' })
+    if (config.demo) await routes.register(demoRoutes)
   })
 
   for (const spec of [...config.plugins, ...(opts.plugins ?? [])]) {
@@ -145,6 +155,8 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
     // Fastify's request lines would carry the query (tokens) whatever logger is
     // passed in; the routes log their own redacted line instead
     logController: new LogController({ disableRequestLogging: true }),
+    // while closing, /ready and the upgrade route answer 503 themselves, in the contract's shape
+    return503OnClosing: false,
     // long enough that an overlong channel name reaches the route and gets its 400
     routerOptions: { maxParamLength: 2048 },
     frameworkErrors: (err, req, reply) => {

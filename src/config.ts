@@ -48,7 +48,10 @@ export const EnvSchema = Type.Object({
   LOGIN_FAILURES: int(5, 1),
   HISTORY_SIZE: int(100, 0),
   HISTORY_TTL: int(300, 1),
-  CHANNELS_FILE: optString()
+  CHANNELS_FILE: optString(),
+  DEMO: Type.Optional(Type.Boolean()),
+  SHUTDOWN_TIMEOUT: int(10, 1),
+  MAX_EVENT_LOOP_DELAY: int(1000, 0)
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -93,6 +96,12 @@ export interface GatecastConfig {
   channels: Record<string, NamespaceOptions>
   /** where dev defaults (secret, demo users) live */
   dataDir: string
+  /** serve the demo page at / and /demo/* (default: on unless production) */
+  demo: boolean
+  /** seconds a graceful shutdown may take before sockets are cut */
+  shutdownTimeout: number
+  /** ms of event-loop delay above which new upgrades and logins get 503 (0 = never) */
+  maxEventLoopDelay: number
 }
 
 export type ConfigOverrides = Partial<GatecastConfig>
@@ -183,7 +192,10 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     historySize: e.HISTORY_SIZE,
     historyTtl: e.HISTORY_TTL,
     channels: e.CHANNELS_FILE !== undefined ? readChannelsFile(resolve(cwd, e.CHANNELS_FILE)) : {},
-    dataDir
+    dataDir,
+    demo: e.DEMO ?? !production,
+    shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    maxEventLoopDelay: e.MAX_EVENT_LOOP_DELAY
   }
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v

@@ -11,12 +11,15 @@ export class GatecastError extends Error {
   readonly [brand] = true
   readonly statusCode: number
   readonly code: string
+  /** response headers that go with the error, e.g. Retry-After */
+  readonly headers: Record<string, string> | undefined
 
-  constructor (statusCode: number, code: string, message?: string) {
+  constructor (statusCode: number, code: string, message?: string, headers?: Record<string, string>) {
     super(message ?? STATUS_CODES[statusCode] ?? 'Error')
     this.name = 'GatecastError'
     this.statusCode = statusCode
     this.code = code
+    this.headers = headers
   }
 }
 

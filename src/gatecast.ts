@@ -368,6 +368,7 @@ export class Gatecast {
   // --- shutdown ----------------------------------------------------------------------
 
   async shutdown (deadlineMs = 10_000): Promise<void> {
+    if (this.#shuttingDown) return
     this.#shuttingDown = true
     await this.#hub.closeAll(deadlineMs)
     await Promise.allSettled([...this.#removals])

@@ -11,7 +11,8 @@ export async function start (opts: BuildOptions = {}): Promise<void> {
     fail(err)
   }
   const app = await build({ ...opts, resolvedConfig: config }).catch(fail)
-  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  // sockets get shutdownTimeout to close; the process a little more to flush and exit
+  closeWithGrace({ delay: config.shutdownTimeout * 1000 + 5000 }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()

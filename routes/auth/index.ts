@@ -23,9 +23,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Exchange a username and password for an access and a refresh token',
       body: LoginBodySchema,
-      response: { 200: TokenPairSchema, 400: errorRef, 401: errorRef, 429: errorRef }
+      response: { 200: TokenPairSchema, 400: errorRef, 401: errorRef, 429: errorRef, 503: errorRef }
     }
-  }, async (req) => app.auth.login(req.body.username, req.body.password))
+  }, async (req) => {
+    app.shedLoad()
+    return await app.auth.login(req.body.username, req.body.password)
+  })
 
   app.post('/refresh', {
     config: { rateLimit: loginLimit },

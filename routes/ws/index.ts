@@ -36,6 +36,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
       if (!req.ws) throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket')
       const query = req.query as Record<string, unknown>
       try {
+        app.shedLoad()
         req.admission = await app.gatecast.admit({
           channel: (req.params as { channel: string }).channel,
           since: typeof query.since === 'string' ? query.since : undefined,
