@@ -12,7 +12,7 @@ import { GatecastError, isGatecastError } from './errors.ts'
 import { Connection, Hub } from './hub.ts'
 import type { GatecastMetrics } from './metrics.ts'
 import {
-  CloseCodes, directFrameText, parseClientFrame, presenceFrameText,
+  CloseCodes, directFrameText, MAX_DATA_DEPTH, parseClientFrame, presenceFrameText, withinDepth,
   type ErrorCode, type PublishFrame, type RefreshFrame
 } from './protocol.ts'
 import { extractToken, type Identity, type TokenSources } from './tokens.ts'
@@ -140,6 +140,7 @@ export class Gatecast {
   }
 
   async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null): Promise<string> {
+    if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
     if (this.#publishHooks.length > 0) data = await this.#runPublishHooks({ channel, data, userId, connectionId })
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')

@@ -94,7 +94,13 @@ export const CloseCodes = {
   rateLimited: 4429
 } as const
 
-const clientFrameCheck = TypeCompiler.Compile(ClientFrameSchema)
+// one compiled check per frame type: dispatching on `type` first gives errors
+// that name the field, not "expected union value"
+const frameChecks = {
+  publish: TypeCompiler.Compile(PublishFrameSchema),
+  ping: TypeCompiler.Compile(PingFrameSchema),
+  refresh: TypeCompiler.Compile(RefreshFrameSchema)
+}
 
 export type ParseResult = { ok: true, frame: ClientFrame } | { ok: false, message: string, ref?: string | number }
 
@@ -114,15 +120,33 @@ export function parseClientFrame (text: string): ParseResult {
   } catch {
     return { ok: false, message: 'invalid JSON' }
   }
-  if (clientFrameCheck.Check(value)) return { ok: true, frame: value }
-  const ref = refOf(value)
   const type = value !== null && typeof value === 'object' ? (value as { type?: unknown }).type : undefined
   if (type !== 'publish' && type !== 'ping' && type !== 'refresh') {
-    return { ok: false, message: 'unknown frame type', ref }
+    return { ok: false, message: 'unknown frame type', ref: refOf(value) }
   }
-  const first = clientFrameCheck.Errors(value).First()
+  const check = frameChecks[type]
+  if (check.Check(value)) return { ok: true, frame: value as ClientFrame }
+  const ref = refOf(value)
+  const first = check.Errors(value).First()
   const where = first?.path !== undefined && first.path !== '' ? first.path : '/'
   return { ok: false, message: `invalid ${type} frame at ${where}: ${first?.message ?? 'invalid'}`, ref }
+}
+
+/** How deep `data` may nest: deeper values cost recursion on every serialisation. */
+export const MAX_DATA_DEPTH = 32
+
+/** True when a JSON value nests no deeper than `max` arrays/objects. Iterative: never overflows the stack itself. */
+export function withinDepth (value: unknown, max = MAX_DATA_DEPTH): boolean {
+  if (value === null || typeof value !== 'object') return true
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number]
+    if (depth > max) return false
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+    }
+  }
+  return true
 }
 
 // Frame builders for the fan-out path: each publish is turned into its text
