@@ -5,6 +5,7 @@ import underPressure from '@fastify/under-pressure'
 import { GatecastError } from '../src/errors.ts'
 
 const RETRY_AFTER_SECONDS = 5
+const SAMPLE_INTERVAL_MS = 250
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,12 +22,18 @@ export default fp(async (app) => {
   }
   await app.register(underPressure, {
     maxEventLoopDelay,
-    sampleInterval: 250,
+    sampleInterval: SAMPLE_INTERVAL_MS,
     // measured for everyone, refused only where shedLoad() is called
     pressureHandler: () => undefined
   })
+  // start-up work (module loading, schema compilation) lags the loop too: it is
+  // not load, so the first samples after listen do not count
+  let armedAt = Infinity
+  app.addHook('onReady', async () => { armedAt = Date.now() + 2 * SAMPLE_INTERVAL_MS })
   app.decorate('shedLoad', () => {
-    if (app.isUnderPressure()) {
+    // Infinity: no sample in the last interval; the next one shows the real lag
+    const lag = app.memoryUsage().eventLoopDelay
+    if (Date.now() >= armedAt && Number.isFinite(lag) && lag > maxEventLoopDelay) {
       throw new GatecastError(503, 'overloaded', 'server overloaded, retry later', { 'retry-after': String(RETRY_AFTER_SECONDS) })
     }
   })

@@ -12,8 +12,42 @@ import { CloseCodes } from './protocol.ts'
 const kConn = Symbol('gatecast.connection')
 type TaggedSocket = WebSocket & { [kConn]?: Connection }
 
-// ws copies options per send; one shared object at least spares us allocating it
 const TEXT = { binary: false } as const
+
+/**
+ * A whole server→client text frame (RFC 6455: FIN, opcode 1, unmasked), built
+ * once per message: every socket then gets the same bytes.
+ */
+export function frameText (payload: Buffer): Buffer {
+  const n = payload.length
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
+  const out = Buffer.allocUnsafe(head + n)
+  out[0] = 0x81
+  if (head === 2) {
+    out[1] = n
+  } else if (head === 4) {
+    out[1] = 126
+    out.writeUInt16BE(n, 2)
+  } else {
+    out[1] = 127
+    out.writeUInt32BE(0, 2)
+    out.writeUInt32BE(n, 6)
+  }
+  payload.copy(out, head)
+  return out
+}
+
+function payloadOf (framed: Buffer): Buffer {
+  const len = framed[1] & 0x7f
+  return framed.subarray(len < 126 ? 2 : len === 126 ? 4 : 10)
+}
+
+// What the fast path needs of ws's internals, checked per socket at adoption.
+interface WsInternals {
+  _socket?: import('node:net').Socket
+  _sender?: { _state?: unknown, _queue?: unknown[], _bufferedBytes?: number }
+  _extensions?: Record<string, unknown>
+}
 
 export class Connection {
   readonly id: string
@@ -41,6 +75,11 @@ export class Connection {
   framesIn = 0
   framesOut = 0
   hub: Hub | null = null
+  /** the TCP socket when ready-made frames may be written to it directly, else null (ws.send is used) */
+  raw: import('node:net').Socket | null = null
+  corked = false
+  /** bytes written while corked in this turn: not yet offered to the kernel, so no backlog yet */
+  corkedBytes = 0
 
   constructor (init: { id: string, ws: WebSocket, userId: string, channel: string, opts: ChannelOptions, remoteAddress: string, jti?: string, expiresAt?: number, burst: number }) {
     this.id = init.id
@@ -73,6 +112,17 @@ export class Hub implements EngineListener {
   readonly #all = new Set<Connection>()
   // every joiner awaits the channel's one subscription, also while it is in flight
   readonly #subscriptions = new Map<string, Promise<void>>()
+  // sockets corked in this event-loop turn, uncorked together at its end
+  readonly #corked: Connection[] = []
+  readonly #uncorkAll = (): void => {
+    const list = this.#corked.splice(0)
+    for (const conn of list) {
+      conn.corked = false
+      conn.corkedBytes = 0
+      conn.raw?.uncork()
+    }
+  }
+
   readonly #o: HubOptions
   readonly #timers: NodeJS.Timeout[] = []
 
@@ -104,6 +154,14 @@ export class Hub implements EngineListener {
     const ws = conn.ws as TaggedSocket
     ws[kConn] = conn
     conn.hub = this
+    const internals = ws as unknown as WsInternals
+    const sender = internals._sender
+    // the fast path writes frames ws would have written itself; it needs ws's
+    // sender idle (no compression, nothing queued), which holds without permessage-deflate
+    if (internals._socket !== undefined && sender !== undefined && Array.isArray(sender._queue) && sender._state === 0 &&
+        internals._extensions?.['permessage-deflate'] === undefined) {
+      conn.raw = internals._socket
+    }
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
@@ -153,17 +211,43 @@ export class Hub implements EngineListener {
 
   // --- sending ----------------------------------------------------------------
 
-  send (conn: Connection, frame: Buffer | string): void {
-    if (conn.pending !== null) conn.pending.push(0, typeof frame === 'string' ? Buffer.from(frame) : frame)
-    else this.#write(conn, frame)
+  /** One frame to one socket (ready, ack, error, pong…): held back until `ready` is out. */
+  send (conn: Connection, payload: string): void {
+    const framed = frameText(Buffer.from(payload))
+    if (conn.pending !== null) conn.pending.push(0, framed)
+    else this.#write(conn, framed)
   }
 
-  #write (conn: Connection, frame: Buffer | string): void {
+  /**
+   * Writes a ready-made frame. The socket stays corked until the end of the
+   * event-loop turn, so frames that arrive together leave in one write.
+   */
+  #write (conn: Connection, framed: Buffer): void {
     if (conn.closing) return
-    conn.ws.send(frame, TEXT)
+    const raw = conn.raw
+    const sender = (conn.ws as unknown as WsInternals)._sender
+    if (raw === null || sender?._state !== 0 || sender._queue?.length !== 0 || conn.ws.readyState !== 1) {
+      conn.ws.send(payloadOf(framed), TEXT)
+    } else {
+      if (!conn.corked) {
+        conn.corked = true
+        raw.cork()
+        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+      }
+      raw.write(framed)
+      conn.corkedBytes += framed.length
+    }
     conn.framesOut++
     this.#o.metrics.framesOut++
-    if (conn.ws.bufferedAmount > this.#o.sendBuffer) this.close(conn, CloseCodes.slowConsumer, 'slow consumer')
+    if (conn.ws.bufferedAmount > this.#o.sendBuffer) {
+      // what waits for this turn's flush is no backlog yet: offer it to the kernel, then judge
+      if (conn.corkedBytes > 0 && raw !== null) {
+        raw.uncork()
+        raw.cork()
+        conn.corkedBytes = 0
+      }
+      if (conn.ws.bufferedAmount > this.#o.sendBuffer) this.close(conn, CloseCodes.slowConsumer, 'slow consumer')
+    }
   }
 
   /** Stops all traffic to the socket at once and starts the close handshake. */
@@ -179,10 +263,10 @@ export class Hub implements EngineListener {
     if (set === undefined) return
     if (ts > 0) this.#o.metrics.delivery.observe((Date.now() - ts) / 1000)
     this.#o.metrics.fanout.observe(set.size)
-    const buf = Buffer.from(frame)
+    const framed = frameText(Buffer.from(frame))
     for (const conn of set) {
-      if (conn.pending !== null) conn.pending.push(seq, buf)
-      else this.#write(conn, buf)
+      if (conn.pending !== null) conn.pending.push(seq, framed)
+      else this.#write(conn, framed)
     }
   }
 
@@ -193,8 +277,8 @@ export class Hub implements EngineListener {
   open (conn: Connection, ready: string, replay: readonly string[], top: number): void {
     const pending = conn.pending
     conn.pending = null
-    this.#write(conn, ready)
-    for (const frame of replay) this.#write(conn, frame)
+    this.#write(conn, frameText(Buffer.from(ready)))
+    for (const frame of replay) this.#write(conn, frameText(Buffer.from(frame)))
     if (pending === null) return
     for (let i = 0; i < pending.length; i += 2) {
       const seq = pending[i] as number
@@ -204,16 +288,12 @@ export class Hub implements EngineListener {
 
   control (msg: ControlMessage): void {
     switch (msg.kind) {
-      case 'all': {
-        const buf = Buffer.from(msg.frame)
-        for (const conn of this.#all) this.send(conn, buf)
+      case 'all':
+        this.#sendAll(this.#all, msg.frame)
         break
-      }
       case 'user': {
         const mine = this.#byUser.get(msg.userId)
-        if (mine === undefined) break
-        const buf = Buffer.from(msg.frame)
-        for (const conn of mine) this.send(conn, buf)
+        if (mine !== undefined) this.#sendAll(mine, msg.frame)
         break
       }
       case 'kick':
@@ -224,6 +304,14 @@ export class Hub implements EngineListener {
           if (conn.jti === msg.jti) this.close(conn, CloseCodes.unauthorized, 'token revoked')
         }
         break
+    }
+  }
+
+  #sendAll (conns: Iterable<Connection>, payload: string): void {
+    const framed = frameText(Buffer.from(payload))
+    for (const conn of conns) {
+      if (conn.pending !== null) conn.pending.push(0, framed)
+      else this.#write(conn, framed)
     }
   }
 
