@@ -1,0 +1,31 @@
+// What the orchestrator, the load generator and the server processes share:
+// the secret, the server kinds and the IPC messages between orchestrator and servers.
+
+/** HS256 secret every server verifies with (≥ 32 bytes, so Gatecast does not warn). */
+export const SECRET = 'gatecast-bench-secret-0123456789-abcdefghijklmnopqrstuv'
+
+export const SERVER_KINDS = ['gatecast', 'ws', 'socketio'] as const
+export type ServerKind = typeof SERVER_KINDS[number]
+
+/** The channel names of the contract; the bare servers check the same pattern. */
+export const CHANNEL_RE = /^[A-Za-z0-9_.:@#,-]{1,128}$/
+
+/** Passed to a server process in the env variable BENCH_SERVER_OPTIONS (JSON). */
+export interface ServerOptions {
+  secret: string
+  /** Gatecast only: the Redis engine */
+  redisUrl?: string
+  redisPrefix?: string
+  /** Gatecast only: pino level (default warn) */
+  logLevel?: string
+}
+
+export type ToServer = { type: 'gc' } | { type: 'stop' }
+export type FromServer = { type: 'listening', port: number } | { type: 'gc-done' }
+
+/** The payload the load generator publishes; `t` is performance.now() in the load generator. */
+export interface BenchData {
+  t: number
+  /** message index (fan-out) */
+  i?: number
+}

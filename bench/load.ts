@@ -1,0 +1,579 @@
+// The load generator: one process (the orchestrator's own), clients on
+// 127.0.0.1 only, every scenario bounded in connections, messages and time.
+// A scenario measures a window: CPU of the server process(es) from /proc
+// around it, latencies from a timestamp the publisher puts into `data`
+// (performance.now() of this process, so publisher and receivers share a clock).
+import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { createSigner } from 'fast-jwt'
+import WebSocket from 'ws'
+import { io } from 'socket.io-client'
+import { SECRET, type BenchData, type ServerKind } from './common.ts'
+import { cpuDelta, readCpu, readMachineBusyUs, readRssKb, readSoftirqUs, type CpuSample } from './proc.ts'
+import { percentiles, sleep } from './stats.ts'
+
+export interface NodeRef {
+  pid: number
+  port: number
+}
+
+/** One server under test: one node, or several (cluster fan-out). */
+export interface Target {
+  kind: ServerKind
+  label: string
+  nodes: NodeRef[]
+  /** full GC in every node */
+  gc: () => Promise<void>
+}
+
+export interface Client {
+  publish: (data: BenchData) => void
+  close: () => void
+}
+
+type OnData = (data: BenchData) => void
+
+/** Counters a scenario reports: anything here means the numbers are suspect. */
+export interface Health {
+  /** connects that failed (HTTP refusal, connect_error, timeout) */
+  failed: number
+  /** sockets closed by the server during the run */
+  dropped: number
+  /** `error` frames received */
+  errorFrames: number
+  firstError?: string
+}
+
+const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
+
+/** A token like Gatecast's own: distinct user per socket (no per-user limits involved), a jti. */
+export function token (i: number): string {
+  return sign({ sub: `u${i}`, name: `user ${i}`, jti: randomBytes(8).toString('hex') })
+}
+
+const CONNECT_TIMEOUT_MS = 20_000
+
+function connectWs (port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/${encodeURIComponent(channel)}`, {
+      headers: { authorization: `Bearer ${jwt}` },
+      perMessageDeflate: false
+    })
+    let ready = false
+    let closing = false
+    const client: Client = {
+      publish: (data) => ws.send(JSON.stringify({ type: 'publish', data })),
+      close: () => { closing = true; ws.terminate() }
+    }
+    const fail = (err: Error) => {
+      if (ready) return
+      ready = true
+      clearTimeout(timer)
+      closing = true
+      ws.terminate()
+      reject(err)
+    }
+    const timer = setTimeout(() => fail(new Error('connect timed out')), CONNECT_TIMEOUT_MS)
+    ws.on('message', (buf: Buffer) => {
+      const frame = JSON.parse(buf.toString()) as { type: string, data?: BenchData, message?: string }
+      if (frame.type === 'message') {
+        onData(frame.data as BenchData)
+      } else if (!ready) {
+        if (frame.type !== 'ready') return fail(new Error(`first frame was ${frame.type}, not ready`))
+        ready = true
+        clearTimeout(timer)
+        resolve(client)
+      } else if (frame.type === 'error') {
+        health.errorFrames++
+        health.firstError ??= `error frame: ${frame.message ?? ''}`
+      }
+    })
+    ws.on('unexpected-response', (req, res) => {
+      req.destroy()
+      fail(new Error(`upgrade refused: HTTP ${res.statusCode ?? '?'}`))
+    })
+    ws.on('error', (err) => fail(err))
+    ws.on('close', (code) => {
+      if (!ready) return fail(new Error(`closed ${code} before ready`))
+      if (!closing) {
+        health.dropped++
+        health.firstError ??= `socket closed by the server with ${code}`
+      }
+    })
+  })
+}
+
+function connectSocketIo (port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const socket = io(`http://127.0.0.1:${port}`, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      timeout: CONNECT_TIMEOUT_MS,
+      auth: { token: jwt },
+      query: { channel }
+    })
+    let ready = false
+    let closing = false
+    const client: Client = {
+      publish: (data) => { socket.emit('publish', data) },
+      close: () => { closing = true; socket.disconnect() }
+    }
+    const fail = (err: Error) => {
+      if (ready) return
+      ready = true
+      clearTimeout(timer)
+      closing = true
+      socket.disconnect()
+      reject(err)
+    }
+    const timer = setTimeout(() => fail(new Error('connect timed out')), CONNECT_TIMEOUT_MS)
+    socket.on('message', (m: { data: BenchData }) => onData(m.data))
+    socket.once('ready', () => {
+      if (ready) return
+      ready = true
+      clearTimeout(timer)
+      resolve(client)
+    })
+    socket.once('connect_error', (err: Error) => fail(err))
+    socket.on('disconnect', (reason: string) => {
+      if (!ready) return fail(new Error(`disconnected before ready: ${reason}`))
+      if (!closing) {
+        health.dropped++
+        health.firstError ??= `socket closed: ${reason}`
+      }
+    })
+  })
+}
+
+export function connect (kind: ServerKind, port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+  return kind === 'socketio'
+    ? connectSocketIo(port, channel, jwt, onData, health)
+    : connectWs(port, channel, jwt, onData, health)
+}
+
+/** Opens `n` clients, at most `concurrency` handshakes in flight; failures are counted, not thrown. */
+export async function connectMany (n: number, concurrency: number, open: (i: number) => Promise<Client>, health: Health, onOpen?: (i: number, ms: number) => void): Promise<Client[]> {
+  const clients: Array<Client | undefined> = new Array(n)
+  let next = 0
+  const worker = async () => {
+    while (next < n) {
+      const i = next++
+      const t0 = performance.now()
+      try {
+        clients[i] = await open(i)
+        onOpen?.(i, performance.now() - t0)
+      } catch (err) {
+        health.failed++
+        health.firstError ??= (err as Error).message
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker))
+  return clients.filter((c): c is Client => c !== undefined)
+}
+
+function closeAll (clients: Iterable<Client>): void {
+  for (const c of clients) c.close()
+}
+
+// --- windows ------------------------------------------------------------------------
+
+interface WindowStats {
+  wallMs: number
+  /** CPU of every server node together, µs */
+  serverUs: number
+  /** cores used by the busiest node's main thread */
+  serverMainCores: number
+  serverCores: number
+  clientCores: number
+  clientMainCores: number
+  /** cores used by every other process of the machine (other work competing with the benchmark) */
+  otherCores: number
+  /** cores of softirq (network stack work charged to no process) */
+  softirqCores: number
+  cpuSource: 'schedstat' | 'stat'
+}
+
+class Window {
+  readonly #nodes: NodeRef[]
+  readonly #t0: number
+  readonly #server: CpuSample[]
+  readonly #client: CpuSample
+  readonly #machine: number
+  readonly #softirq: number
+
+  constructor (nodes: NodeRef[]) {
+    this.#nodes = nodes
+    this.#machine = readMachineBusyUs()
+    this.#softirq = readSoftirqUs()
+    this.#server = nodes.map(n => readCpu(n.pid))
+    this.#client = readCpu(process.pid)
+    this.#t0 = performance.now()
+  }
+
+  stop (): WindowStats {
+    const wallMs = performance.now() - this.#t0
+    const server = this.#nodes.map((n, i) => cpuDelta(this.#server[i], readCpu(n.pid)))
+    const client = cpuDelta(this.#client, readCpu(process.pid))
+    const machineUs = readMachineBusyUs() - this.#machine
+    const wallUs = Math.max(1, wallMs * 1000)
+    const serverUs = server.reduce((s, d) => s + d.us, 0)
+    return {
+      wallMs,
+      serverUs,
+      serverCores: serverUs / wallUs,
+      serverMainCores: Math.max(...server.map(d => d.mainUs / wallUs)),
+      clientCores: client.us / wallUs,
+      clientMainCores: client.mainUs / wallUs,
+      // /proc/stat counts in 10 ms ticks: only a rough figure for short windows
+      otherCores: Math.max(0, (machineUs - serverUs - client.us) / wallUs),
+      softirqCores: (readSoftirqUs() - this.#softirq) / wallUs,
+      cpuSource: server.every(d => d.source === 'schedstat') ? 'schedstat' : 'stat'
+    }
+  }
+}
+
+// --- results ----------------------------------------------------------------------
+
+export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'idle' | 'cluster'
+
+export interface Result {
+  scenario: ScenarioName
+  server: string
+  kind: ServerKind
+  nodes: number
+  /** operations in the measured window: accepted connections, deliveries, or idle sockets */
+  ops: number
+  expectedOps: number
+  opUnit: 'connection' | 'delivery' | 'idle socket'
+  /** server CPU (all nodes, all threads) per operation, µs */
+  cpuUsPerOp: number | null
+  /** ops per second of wall time in the window */
+  throughput: number | null
+  p50Ms: number | null
+  p99Ms: number | null
+  rssKbPerConn: number | null
+  /** RSS added by the second half of the idle sockets, per socket: free heap left at the baseline cannot hide it */
+  marginalRssKbPerConn: number | null
+  baselineRssKb: number | null
+  wallMs: number
+  serverCores: number | null
+  serverMainCores: number | null
+  clientCores: number | null
+  clientMainCores: number | null
+  /** cores used by other processes of the machine during the window */
+  otherCores: number | null
+  /** cores of softirq in the window: kernel network work not charged to the server (nor the client) */
+  softirqCores: number | null
+  /** what bounded the throughput */
+  limitedBy: string
+  cpuSource: string | null
+  complete: boolean
+  health: Health
+}
+
+function limiter (w: WindowStats, fallback: string, offered?: { rate: number, achieved: number }): string {
+  const cores = (x: number) => `${x.toFixed(2)} core`
+  if (w.serverMainCores >= 0.85) return `server CPU (event loop ${cores(w.serverMainCores)})`
+  if (w.clientMainCores >= 0.85) return `load generator CPU (${cores(w.clientMainCores)})`
+  if (w.serverCores + w.clientCores + w.otherCores >= 0.85 * availableParallelism()) return `every core busy (server ${cores(w.serverCores)}, client ${cores(w.clientCores)}, other ${cores(w.otherCores)})`
+  if (offered !== undefined && offered.achieved >= 0.9 * offered.rate) return `offered load (publish rate cap; server ${cores(w.serverCores)})`
+  return `${fallback} (server ${cores(w.serverCores)}, client ${cores(w.clientCores)})`
+}
+
+function newHealth (): Health {
+  return { failed: 0, dropped: 0, errorFrames: 0 }
+}
+
+function windowResult (target: Target, scenario: ScenarioName, w: WindowStats, ops: number, expectedOps: number, opUnit: Result['opUnit'], health: Health, extra: Partial<Result>): Result {
+  return {
+    scenario,
+    server: target.label,
+    kind: target.kind,
+    nodes: target.nodes.length,
+    ops,
+    expectedOps,
+    opUnit,
+    cpuUsPerOp: ops > 0 ? w.serverUs / ops : null,
+    throughput: ops / (w.wallMs / 1000),
+    p50Ms: null,
+    p99Ms: null,
+    rssKbPerConn: null,
+    marginalRssKbPerConn: null,
+    baselineRssKb: null,
+    wallMs: w.wallMs,
+    serverCores: w.serverCores,
+    serverMainCores: w.serverMainCores,
+    clientCores: w.clientCores,
+    clientMainCores: w.clientMainCores,
+    otherCores: w.otherCores,
+    softirqCores: w.softirqCores,
+    limitedBy: '',
+    cpuSource: w.cpuSource,
+    complete: ops === expectedOps && health.failed === 0 && health.dropped === 0,
+    health,
+    ...extra
+  }
+}
+
+/** Resolves when `done()` is called or after `ms` (then `timedOut` is true). */
+function completion (ms: number): { promise: Promise<void>, done: () => void, timedOut: () => boolean } {
+  let done = () => {}
+  let timedOut = false
+  const promise = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { timedOut = true; resolve() }, ms)
+    done = () => { clearTimeout(timer); resolve() }
+  })
+  return { promise, done, timedOut: () => timedOut }
+}
+
+const noop: OnData = () => {}
+
+/** A few connects and closes so that lazily loaded code and JIT warm-up are outside the window. */
+async function warmUp (target: Target, n: number, health: Health): Promise<void> {
+  const port = target.nodes[0].port
+  const clients = await connectMany(n, 5, i => connect(target.kind, port, 'warmup', token(1_000_000 + i), noop, health), health)
+  closeAll(clients)
+  await sleep(200)
+}
+
+// --- scenarios ----------------------------------------------------------------------
+
+export interface HandshakeParams { n: number, k: number }
+
+/** N connects with a token, K in flight; µs of server CPU per accepted connection (kept open). */
+export async function handshake (target: Target, p: HandshakeParams): Promise<Result> {
+  const health = newHealth()
+  const port = target.nodes[0].port
+  const tokens = Array.from({ length: p.n }, (_, i) => token(i))
+  const connectMs = new Float64Array(p.n)
+  let nConnect = 0
+  let clients: Client[] = []
+  try {
+    await warmUp(target, Math.min(20, p.n), health)
+    const win = new Window(target.nodes)
+    clients = await connectMany(p.n, p.k, i => connect(target.kind, port, 'handshake', tokens[i], noop, health), health, (_i, ms) => { connectMs[nConnect++] = ms })
+    const w = win.stop()
+    const [p50, p99] = percentiles(connectMs, nConnect, [50, 99])
+    const r = windowResult(target, 'handshake', w, clients.length, p.n, 'connection', health, { p50Ms: p50, p99Ms: p99 })
+    r.limitedBy = limiter(w, `concurrency ${p.k} (round trips)`)
+    return r
+  } finally {
+    closeAll(clients)
+  }
+}
+
+export interface FanoutParams { s: number, m: number, w: number }
+
+/**
+ * One channel, S subscribers (the publisher is one of them: it gets its own
+ * messages, as the contract says), M messages from one client with at most W
+ * not yet delivered to every subscriber. With several nodes, subscribers are
+ * spread over them and the publisher is on the first.
+ */
+export async function fanout (target: Target, p: FanoutParams, scenario: ScenarioName = 'fanout'): Promise<Result> {
+  const health = newHealth()
+  const warm = Math.min(50, Math.max(5, Math.floor(p.m / 10)))
+  const total = warm + p.m
+  const counts = new Uint32Array(total)
+  const lat = new Float64Array(p.s * p.m)
+  let nLat = 0
+  let delivered = 0
+  let sent = 0
+  let done = 0
+  let phaseEnd = 0
+  let phase = completion(0)
+  let publisher: Client | undefined
+
+  const pump = () => {
+    while (sent < phaseEnd && sent - done < p.w) publisher?.publish({ i: sent++, t: performance.now() })
+  }
+  const onData: OnData = (d) => {
+    const i = d.i ?? 0
+    if (i >= warm) {
+      if (nLat < lat.length) lat[nLat++] = performance.now() - d.t
+      delivered++
+    }
+    if (++counts[i] === p.s) {
+      done++
+      if (done === phaseEnd) phase.done()
+      else pump()
+    }
+  }
+  const channel = `fanout-${randomBytes(3).toString('hex')}`
+  let clients: Client[] = []
+  try {
+    clients = await connectMany(p.s, 50, (i) => {
+      const node = target.nodes[i % target.nodes.length]
+      return connect(target.kind, node.port, channel, token(i), onData, health)
+    }, health)
+    if (clients.length !== p.s) throw new Error(`fan-out: only ${clients.length} of ${p.s} subscribers connected (${health.firstError ?? ''})`)
+    // connectMany keeps the order of indices: client 0 is on node 0
+    publisher = clients[0]
+    await sleep(300)
+    // warm-up messages, outside the window
+    phaseEnd = warm
+    phase = completion(30_000)
+    pump()
+    await phase.promise
+    await sleep(200)
+
+    phaseEnd = total
+    phase = completion(Math.max(60_000, p.s * p.m / 10))
+    const win = new Window(target.nodes)
+    pump()
+    await phase.promise
+    const w = win.stop()
+    const [p50, p99] = percentiles(lat, nLat, [50, 99])
+    const r = windowResult(target, scenario, w, delivered, p.s * p.m, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
+    r.limitedBy = limiter(w, `in-flight window ${p.w} (round trips)`)
+    return r
+  } finally {
+    closeAll(clients)
+  }
+}
+
+export interface RoomsParams {
+  /** channels */
+  r: number
+  /** members per channel, each a publisher */
+  p: number
+  /** publishes per second per member */
+  rate: number
+  /** seconds of publishing */
+  seconds: number
+}
+
+/** R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency. */
+export async function rooms (target: Target, p: RoomsParams): Promise<Result> {
+  const health = newHealth()
+  const members = p.r * p.p
+  const totalRate = members * p.rate
+  const total = Math.max(1, Math.round(totalRate * p.seconds))
+  const expected = total * p.p
+  const lat = new Float64Array(expected)
+  let nLat = 0
+  let delivered = 0
+  let measuring = false
+  let warmDelivered = 0
+  let phase = completion(0)
+  let sentAll = false
+  const onData: OnData = (d) => {
+    if (!measuring) {
+      if (++warmDelivered === p.r * p.p) phase.done()
+      return
+    }
+    if (nLat < lat.length) lat[nLat++] = performance.now() - d.t
+    if (++delivered === expected) phase.done()
+  }
+  const prefix = `room-${randomBytes(3).toString('hex')}-`
+  let clients: Client[] = []
+  let ticker: NodeJS.Timeout | undefined
+  try {
+    // member j is in room j % R, so consecutive publishes go to different rooms
+    clients = await connectMany(members, 50, i => connect(target.kind, target.nodes[i % target.nodes.length].port, `${prefix}${i % p.r}`, token(i), onData, health), health)
+    if (clients.length !== members) throw new Error(`rooms: only ${clients.length} of ${members} members connected (${health.firstError ?? ''})`)
+    await sleep(300)
+    // warm-up: one message per room
+    phase = completion(30_000)
+    for (let room = 0; room < p.r; room++) clients[room].publish({ t: performance.now() })
+    await phase.promise
+    await sleep(200)
+
+    measuring = true
+    phase = completion(p.seconds * 1000 + 30_000)
+    const win = new Window(target.nodes)
+    const t0 = performance.now()
+    let sent = 0
+    const tick = () => {
+      const now = performance.now()
+      const due = Math.min(total, Math.floor((now - t0) * totalRate / 1000) + 1)
+      while (sent < due) {
+        clients[sent % members].publish({ t: performance.now() })
+        sent++
+      }
+      if (sent >= total) {
+        clearInterval(ticker)
+        sentAll = true
+      }
+    }
+    ticker = setInterval(tick, 5)
+    tick()
+    await phase.promise
+    const w = win.stop()
+    const [p50, p99] = percentiles(lat, nLat, [50, 99])
+    const r = windowResult(target, 'rooms', w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
+    if (!sentAll) r.complete = false
+    r.limitedBy = limiter(w, 'latency', { rate: totalRate * p.p, achieved: delivered / (w.wallMs / 1000) })
+    return r
+  } finally {
+    clearInterval(ticker)
+    closeAll(clients)
+  }
+}
+
+export interface IdleParams {
+  n: number
+  /** ms to wait before each GC and RSS read */
+  settleMs: number
+}
+
+/**
+ * RSS per idle socket: (VmRSS with N idle sockets − VmRSS before any), each
+ * read after a full GC; and the marginal cost, (VmRSS at N − VmRSS at N/2) / (N/2).
+ */
+export async function idle (target: Target, p: IdleParams): Promise<Result> {
+  const health = newHealth()
+  const node = target.nodes[0]
+  const half = Math.floor(p.n / 2)
+  const clients: Client[] = []
+  const settledRss = async () => {
+    await sleep(p.settleMs)
+    await target.gc()
+    await sleep(p.settleMs)
+    return readRssKb(node.pid)
+  }
+  try {
+    await warmUp(target, 20, health)
+    const baseline = await settledRss()
+    const t0 = performance.now()
+    clients.push(...await connectMany(half, 100, i => connect(target.kind, node.port, 'idle', token(i), noop, health), health))
+    const rssHalf = await settledRss()
+    const t1 = performance.now()
+    clients.push(...await connectMany(p.n - half, 100, i => connect(target.kind, node.port, 'idle', token(half + i), noop, health), health))
+    const wallMs = performance.now() - t1 + (t1 - t0)
+    const rss = await settledRss()
+    const secondHalf = clients.length - half
+    return {
+      scenario: 'idle',
+      server: target.label,
+      kind: target.kind,
+      nodes: 1,
+      ops: clients.length,
+      expectedOps: p.n,
+      opUnit: 'idle socket',
+      cpuUsPerOp: null,
+      throughput: null,
+      p50Ms: null,
+      p99Ms: null,
+      rssKbPerConn: clients.length > 0 ? (rss - baseline) / clients.length : null,
+      marginalRssKbPerConn: secondHalf > 0 ? (rss - rssHalf) / secondHalf : null,
+      baselineRssKb: baseline,
+      wallMs,
+      serverCores: null,
+      serverMainCores: null,
+      clientCores: null,
+      clientMainCores: null,
+      otherCores: null,
+      softirqCores: null,
+      limitedBy: '',
+      cpuSource: null,
+      complete: clients.length === p.n && health.failed === 0 && health.dropped === 0,
+      health
+    }
+  } finally {
+    closeAll(clients)
+  }
+}

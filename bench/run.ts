@@ -1,0 +1,426 @@
+// Benchmark orchestrator and load generator: Gatecast against a bare `ws`
+// server (the Node floor) and Socket.IO 4, the same scenarios, each server in
+// its own child process, alternating A B C A B C over the rounds; medians and
+// ratios to bare ws as markdown on stdout, optionally everything as JSON.
+//
+//   npm run bench                       full run (≈ 10 min on 2 cores)
+//   npm run bench -- --quick            under a minute
+//   npm run bench -- --help             every flag
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, release, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
+import {
+  fanout, handshake, idle, rooms,
+  type FanoutParams, type HandshakeParams, type IdleParams, type Result, type RoomsParams, type ScenarioName, type Target
+} from './load.ts'
+import { markdown, summarize, type ScenarioTitles, type Summary } from './report.ts'
+import { readMachineBusyUs } from './proc.ts'
+import { killAll, spawnServer, type ServerNode } from './spawn.ts'
+import { sleep } from './stats.ts'
+
+export interface Sizes {
+  handshake: HandshakeParams
+  fanout: FanoutParams
+  rooms: RoomsParams
+  idle: IdleParams
+  rounds: number
+}
+
+// full: ≈ 10 minutes on a 2-core machine; quick: < 1 minute; tiny: the smoke test (20–40 s)
+export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
+  full: {
+    handshake: { n: 1500, k: 50 },
+    fanout: { s: 500, m: 600, w: 16 },
+    rooms: { r: 50, p: 10, rate: 4, seconds: 6 },
+    idle: { n: 4000, settleMs: 400 },
+    rounds: 3
+  },
+  quick: {
+    handshake: { n: 400, k: 25 },
+    fanout: { s: 100, m: 400, w: 16 },
+    rooms: { r: 20, p: 5, rate: 10, seconds: 2 },
+    idle: { n: 1000, settleMs: 300 },
+    rounds: 1
+  },
+  tiny: {
+    handshake: { n: 20, k: 5 },
+    fanout: { s: 10, m: 30, w: 4 },
+    rooms: { r: 3, p: 3, rate: 10, seconds: 0.5 },
+    idle: { n: 700, settleMs: 100 },
+    rounds: 1
+  }
+}
+
+const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'idle', 'cluster']
+
+const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [flags])
+
+  --quick                 small sizes, 1 round (under a minute)
+  --tiny                  minimal sizes (the smoke test)
+  --rounds N              rounds of A B C (default 3; 1 with --quick/--tiny)
+  --only LIST             servers: gatecast,ws,socketio (default all)
+  --scenarios LIST        handshake,fanout,rooms,idle,cluster (default all; cluster needs --redis)
+  --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
+  --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
+  --redis-url URL         the same with this URL
+  --json FILE             write every measurement and the summary as JSON
+  --quiet-wait S          before each server starts, wait up to S s for other processes to go quiet
+                          (default 10; 0 with --quick and --tiny)
+  --reuse-servers         one server process per server and round for all scenarios (default with --tiny)
+  --cpu-prof DIR          write a V8 CPU profile of each server process into DIR/<server>/
+  --gatecast-log LEVEL    Gatecast's pino level (default warn)
+  --help
+`
+
+export interface RunOptions {
+  sizes: Sizes
+  servers: ServerKind[]
+  scenarios: ScenarioName[]
+  redisUrl?: string
+  cpuProfDir?: string
+  gatecastLog?: string
+  /** before each server starts, wait up to this many seconds for other processes to leave the CPUs */
+  quietWaitS?: number
+  /** one server process per server and round for all its scenarios (idle first), instead of one per scenario */
+  reuseServers?: boolean
+  log?: (line: string) => void
+}
+
+export interface RunOutput {
+  meta: Record<string, unknown>
+  results: Result[]
+  summaries: Summary[]
+  markdown: string
+}
+
+function titles (z: Sizes): ScenarioTitles {
+  return {
+    handshake: `Handshake — ${z.handshake.n} connects with a token, ${z.handshake.k} in flight`,
+    fanout: `Fan-out — 1 channel, ${z.fanout.s} subscribers, ${z.fanout.m} messages from one of them, ≤ ${z.fanout.w} in flight`,
+    rooms: `Rooms — ${z.rooms.r} channels × ${z.rooms.p} members, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s`,
+    idle: `Idle memory — ${z.idle.n} idle sockets`,
+    cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes'
+  }
+}
+
+function git (args: string[]): string | null {
+  try {
+    return execFileSync('git', args, { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return null
+  }
+}
+
+function machine (): Record<string, unknown> {
+  return {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10,
+    node: process.version,
+    kernel: release(),
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    dirty: (git(['status', '--porcelain', '--', 'src', 'plugins', 'routes']) ?? '') !== ''
+  }
+}
+
+async function deleteKeys (url: string, pattern: string): Promise<number> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 })
+  let n = 0
+  try {
+    await r.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) n += await r.unlink(...keys)
+    } while (cursor !== '0')
+  } finally {
+    r.disconnect()
+  }
+  return n
+}
+
+async function checkRedis (url: string): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null })
+  try {
+    await r.connect()
+    await r.ping()
+  } catch (err) {
+    throw new Error(`--redis: ${url} does not answer: ${(err as Error).message}`)
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** Waits (bounded) until the rest of the machine uses less than a quarter of a core; returns that load. */
+async function waitQuiet (maxS: number, log: (line: string) => void): Promise<number> {
+  const deadline = Date.now() + maxS * 1000
+  let warned = false
+  for (;;) {
+    const a = readMachineBusyUs()
+    await sleep(500)
+    const cores = (readMachineBusyUs() - a) / 500_000
+    if (cores < 0.25 || Date.now() >= deadline) {
+      if (warned) log(`  other load now ${cores.toFixed(2)} core${cores >= 0.25 ? '; going on anyway' : ''}`)
+      return cores
+    }
+    if (!warned) log(`  other processes use ${cores.toFixed(2)} core; waiting up to ${maxS} s for them`)
+    warned = true
+  }
+}
+
+type Runner = (target: Target) => Promise<Result>
+
+interface Job {
+  label: string
+  kind: ServerKind
+  nodes: number
+  redis: boolean
+}
+
+function startNodes (job: Job, o: RunOptions, redisPrefix: string | undefined): Promise<ServerNode[]> {
+  const opts: ServerOptions = { secret: SECRET, logLevel: o.gatecastLog }
+  if (job.redis && o.redisUrl !== undefined) {
+    opts.redisUrl = o.redisUrl
+    opts.redisPrefix = redisPrefix
+  }
+  return Promise.all(Array.from({ length: job.nodes }, () => spawnServer(job.kind, opts, { cpuProfDir: o.cpuProfDir })))
+}
+
+/** Starts the nodes of one job (or takes them started), runs its scenarios one after the other, stops them (always). */
+async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: string | undefined, done: (r: Result, ms: number) => void, started?: Promise<ServerNode[]>): Promise<Result[]> {
+  let nodes: ServerNode[] = []
+  try {
+    nodes = await (started ?? startNodes(job, o, redisPrefix))
+    if (started === undefined) await sleep(300)
+    const target: Target = {
+      kind: job.kind,
+      label: job.label,
+      nodes: nodes.map(n => ({ pid: n.pid, port: n.port })),
+      gc: async () => { await Promise.all(nodes.map(n => n.gc())) }
+    }
+    const results: Result[] = []
+    let t0 = Date.now()
+    for (const run of runs) {
+      const r = await run(target)
+      done(r, Date.now() - t0)
+      results.push(r)
+      t0 = Date.now()
+    }
+    return results
+  } finally {
+    await Promise.all(nodes.map(n => n.stop()))
+    if (job.redis && o.redisUrl !== undefined && redisPrefix !== undefined) await deleteKeys(o.redisUrl, `${redisPrefix}:*`)
+  }
+}
+
+function describe (r: Result): string {
+  const parts: string[] = []
+  if (r.cpuUsPerOp !== null) parts.push(`${r.cpuUsPerOp.toFixed(2)} µs/${r.opUnit}`)
+  if (r.rssKbPerConn !== null) parts.push(`${r.rssKbPerConn.toFixed(2)} KB/conn`)
+  if (r.p50Ms !== null && r.p99Ms !== null) parts.push(`p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms`)
+  if (!r.complete) parts.push(`INCOMPLETE ${r.ops}/${r.expectedOps}${r.health.firstError !== undefined ? ` (${r.health.firstError})` : ''}`)
+  return parts.join(', ')
+}
+
+export async function runBench (o: RunOptions): Promise<RunOutput> {
+  const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'))
+  const z = o.sizes
+  if (o.redisUrl !== undefined) await checkRedis(o.redisUrl)
+  const redisBase = `gcbench-${process.pid}-${randomBytes(3).toString('hex')}`
+  let redisRuns = 0
+  // waiting for a quiet machine stops after two waits in vain in a row
+  let quietWaitS = o.quietWaitS ?? 0
+  let busyWaits = 0
+  const results: Result[] = []
+  const started = Date.now()
+
+  const runners: Record<Exclude<ScenarioName, 'cluster'>, Runner> = {
+    handshake: t => handshake(t, z.handshake),
+    fanout: t => fanout(t, z.fanout),
+    rooms: t => rooms(t, z.rooms),
+    idle: t => idle(t, z.idle)
+  }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio' }
+
+  try {
+    for (let round = 1; round <= z.rounds; round++) {
+      // (job, its scenarios) in the order they run: servers alternate A B C within each scenario
+      const plan: Array<{ job: Job, runs: Runner[] }> = []
+      const single = o.scenarios.filter((s): s is Exclude<ScenarioName, 'cluster'> => s !== 'cluster')
+      if (o.reuseServers === true) {
+        const ordered = [...single.filter(s => s === 'idle'), ...single.filter(s => s !== 'idle')]
+        for (const kind of o.servers) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: ordered.map(s => runners[s]) })
+      } else {
+        for (const scenario of single) {
+          for (const kind of o.servers) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: [runners[scenario]] })
+        }
+      }
+      if (o.scenarios.includes('cluster') && o.redisUrl !== undefined && o.servers.includes('gatecast')) {
+        for (const n of [1, 2]) {
+          plan.push({ job: { label: `gatecast+redis ×${n}`, kind: 'gatecast', nodes: n, redis: true }, runs: [(t: Target) => fanout(t, z.fanout, 'cluster')] })
+        }
+      }
+      const withPrefix = plan.map(p => ({ ...p, prefix: p.job.redis ? `${redisBase}-${++redisRuns}` : undefined }))
+      // with reused servers (the smoke test) the servers of a round start together, to save time
+      const started = o.reuseServers === true
+        ? withPrefix.map(p => {
+          const nodes = startNodes(p.job, o, p.prefix)
+          nodes.catch(() => {})
+          return nodes
+        })
+        : []
+      for (const [i, { job, runs, prefix }] of withPrefix.entries()) {
+        if (quietWaitS > 0) {
+          busyWaits = await waitQuiet(quietWaitS, log) >= 0.25 ? busyWaits + 1 : 0
+          if (busyWaits >= 2) {
+            log('  the machine stays busy: no more waiting (results carry the other load of each window)')
+            quietWaitS = 0
+          }
+        }
+        results.push(...await runJob(job, runs, o, prefix, (r, ms) => {
+          log(`[round ${round}/${z.rounds}] ${r.scenario.padEnd(9)} ${job.label.padEnd(18)} ${describe(r)}  (${(ms / 1000).toFixed(1)} s)`)
+        }, started[i]))
+        await sleep(200)
+      }
+    }
+  } finally {
+    if (o.redisUrl !== undefined) await deleteKeys(o.redisUrl, `${redisBase}-*`).catch(() => 0)
+  }
+
+  const summaries = summarize(results)
+  const meta = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    sizes: z,
+    servers: o.servers,
+    scenarios: o.scenarios,
+    redis: o.redisUrl !== undefined,
+    durationS: Math.round((Date.now() - started) / 1000)
+  }
+  return { meta, results, summaries, markdown: markdown(summaries, titles(z)) }
+}
+
+function list<T extends string> (value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
+  if (value === undefined) return undefined
+  const items = value.split(',').map(s => s.trim()).filter(s => s !== '')
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new Error(`unknown ${what} "${item}" (one of ${allowed.join(', ')})`)
+  }
+  return items as T[]
+}
+
+export function parseCli (argv: string[]): (RunOptions & { json?: string, preset: keyof typeof PRESETS }) | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean' },
+      tiny: { type: 'boolean' },
+      rounds: { type: 'string' },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      redis: { type: 'boolean' },
+      'redis-url': { type: 'string' },
+      json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'gatecast-log': { type: 'string' },
+      'reuse-servers': { type: 'boolean' },
+      'quiet-wait': { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  if (values.help === true) return null
+  const presetName = values.tiny === true ? 'tiny' : values.quick === true ? 'quick' : 'full'
+  const preset = PRESETS[presetName]
+  const sizes = structuredClone(preset)
+  if (values.rounds !== undefined) {
+    const n = Number(values.rounds)
+    if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('--rounds takes an integer from 1 to 50')
+    sizes.rounds = n
+  }
+  for (const s of values.set ?? []) {
+    const m = /^(handshake|fanout|rooms|idle)\.(\w+)=([\d.]+)$/.exec(s)
+    const group = m === null ? undefined : sizes[m[1] as 'handshake'] as unknown as Record<string, number>
+    if (m === null || group === undefined || !(m[2] in group) || !(Number(m[3]) > 0)) {
+      throw new Error(`--set ${s}: expected SCENARIO.KEY=NUMBER with a key of ${JSON.stringify(preset)}`)
+    }
+    group[m[2]] = Number(m[3])
+  }
+  if (values['quiet-wait'] !== undefined && !(Number(values['quiet-wait']) >= 0)) throw new Error('--quiet-wait takes a number of seconds')
+  const redisUrl = values['redis-url'] ?? (values.redis === true ? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' : undefined)
+  const scenarios = list(values.scenarios, SCENARIOS, 'scenario') ?? SCENARIOS
+  if (scenarios.includes('cluster') && values.scenarios !== undefined && redisUrl === undefined) throw new Error('the cluster scenario needs --redis')
+  return {
+    sizes,
+    servers: list(values.only, SERVER_KINDS, 'server') ?? [...SERVER_KINDS],
+    scenarios,
+    redisUrl,
+    cpuProfDir: values['cpu-prof'],
+    gatecastLog: values['gatecast-log'],
+    reuseServers: values['reuse-servers'] ?? presetName === 'tiny',
+    quietWaitS: values['quiet-wait'] !== undefined ? Number(values['quiet-wait']) : { full: 10, quick: 0, tiny: 0 }[presetName],
+    json: values.json,
+    preset: presetName
+  }
+}
+
+async function main (): Promise<void> {
+  let cli: ReturnType<typeof parseCli>
+  try {
+    cli = parseCli(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}`)
+    process.exit(2)
+  }
+  if (cli === null) {
+    process.stdout.write(HELP)
+    return
+  }
+  // every child dies with the orchestrator, whatever ends it
+  process.on('exit', killAll)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: stopping the servers\n`)
+      killAll()
+      process.exit(130)
+    })
+  }
+  // bounded in time whatever happens: a stuck scenario cannot keep the machine busy
+  const z = cli.sizes
+  const roundBudgetS = { tiny: 60, quick: 120, full: 400 }[cli.preset]
+  const limitS = 60 + z.rounds * roundBudgetS * Math.max(1, (z.fanout.s * z.fanout.m) / 500_000, z.idle.n / 5000)
+  setTimeout(() => {
+    process.stderr.write(`bench: still running after ${Math.round(limitS)} s; giving up\n`)
+    killAll()
+    process.exit(1)
+  }, limitS * 1000).unref()
+
+  const out = await runBench(cli)
+  const m = out.meta.machine as Record<string, unknown>
+  process.stdout.write(`## Gatecast benchmark — ${String(out.meta.date)}\n\n` +
+    `${String(m.cpus)} CPUs (${String(m.cpuModel)}), ${String(m.memGiB)} GiB, Node ${String(m.node)}, ` +
+    `commit ${String(m.commit)}${m.dirty === true ? ' + uncommitted changes in src/plugins/routes' : ''}; ` +
+    `${z.rounds} round${z.rounds === 1 ? '' : 's'}, ${String(out.meta.durationS)} s\n\n${out.markdown}\n`)
+  if (cli.json !== undefined) {
+    writeFileSync(cli.json, JSON.stringify({ meta: out.meta, summaries: out.summaries, results: out.results }, null, 2) + '\n')
+    process.stderr.write(`bench: JSON written to ${cli.json}\n`)
+  }
+  if (cli.cpuProfDir !== undefined) process.stderr.write(`bench: CPU profiles in ${cli.cpuProfDir}/<server>/\n`)
+  // client sockets may still be closing; nothing else is left to wait for
+  process.exit(0)
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+    killAll()
+    process.exit(1)
+  })
+}

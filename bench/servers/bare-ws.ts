@@ -1,0 +1,83 @@
+// The Node floor: a bare `ws` server on its own http server. The HS256 token
+// of the Authorization header is verified with fast-jwt during the upgrade (a
+// refusal is an HTTP response, no socket), sockets are kept in a Map of Sets
+// per channel, and each publish is serialised once and sent to every socket
+// of the channel. Same frames as Gatecast: `ready` first, then `message`
+// frames with an id. Written the way a user of `ws` would write it.
+import { randomUUID } from 'node:crypto'
+import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { createVerifier } from 'fast-jwt'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { CHANNEL_RE } from '../common.ts'
+import { portOf, runServer } from './harness.ts'
+
+interface Room {
+  sockets: Set<WebSocket>
+  seq: number
+}
+
+function refuse (socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+runServer(async (opts) => {
+  const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 65536 })
+  const rooms = new Map<string, Room>()
+
+  const server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'application/json' }).end('{"statusCode":426,"code":"upgrade_required"}')
+  })
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {})
+    const m = /^\/ws\/([^/?]+)/.exec(req.url ?? '')
+    const channel = m === null ? '' : decodeURIComponent(m[1])
+    if (!CHANNEL_RE.test(channel)) return refuse(socket, 400, 'bad_channel', 'invalid channel name')
+    const auth = req.headers.authorization
+    if (auth === undefined || !auth.startsWith('Bearer ')) return refuse(socket, 401, 'token_missing', 'missing token')
+    let userId: string
+    let exp: number | null
+    try {
+      const claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
+      if (typeof claims.sub !== 'string') throw new Error('no sub')
+      userId = claims.sub
+      exp = claims.exp ?? null
+    } catch {
+      return refuse(socket, 401, 'token_invalid', 'invalid token')
+    }
+
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      let room = rooms.get(channel)
+      if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
+      const joined = room
+      joined.sockets.add(ws)
+      ws.send(JSON.stringify({ type: 'ready', channel, connectionId: randomUUID(), userId, expiresAt: exp }))
+      ws.on('error', () => {})
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) return
+        let frame: { type?: unknown, data?: unknown }
+        try {
+          frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
+        } catch {
+          return
+        }
+        if (frame === null || frame.type !== 'publish') return
+        const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: userId, data: frame.data, ts: Date.now() })
+        for (const s of joined.sockets) s.send(text)
+      })
+      ws.on('close', () => {
+        joined.sockets.delete(ws)
+        if (joined.sockets.size === 0 && rooms.get(channel) === joined) rooms.delete(channel)
+      })
+    })
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  return { port: portOf(server.address()) }
+})

@@ -1,0 +1,44 @@
+// The part every benchmark server process shares: read its options, listen on
+// 127.0.0.1, tell the orchestrator the port over IPC, answer `gc` (the
+// process runs with --expose-gc, so idle RSS is read after a full collection)
+// and exit on `stop` or as soon as the orchestrator goes away.
+import type { FromServer, ServerOptions, ToServer } from '../common.ts'
+
+export interface Listening {
+  port: number
+}
+
+export function runServer (start: (opts: ServerOptions) => Promise<Listening>): void {
+  const send = process.send?.bind(process)
+  if (send === undefined) {
+    process.stderr.write('benchmark servers are started by bench/run.js (they need an IPC channel)\n')
+    process.exit(2)
+  }
+  const reply = (msg: FromServer) => { send(msg) }
+  const opts = JSON.parse(process.env.BENCH_SERVER_OPTIONS ?? '{}') as ServerOptions
+  const gc = (globalThis as { gc?: () => void }).gc
+
+  // no graceful close: the load generator has already dropped its sockets, and
+  // exiting at once still writes a --cpu-prof profile
+  process.on('disconnect', () => process.exit(0))
+  process.on('message', (msg: ToServer) => {
+    if (msg.type === 'gc') {
+      gc?.()
+      gc?.()
+      reply({ type: 'gc-done' })
+    } else if (msg.type === 'stop') {
+      process.exit(0)
+    }
+  })
+  start(opts).then(
+    (l) => reply({ type: 'listening', port: l.port }),
+    (err: unknown) => {
+      process.stderr.write(`benchmark server failed to start: ${(err as Error).stack ?? String(err)}\n`)
+      process.exit(1)
+    })
+}
+
+export function portOf (address: unknown): number {
+  if (address !== null && typeof address === 'object' && 'port' in address) return (address as { port: number }).port
+  throw new Error('server is not listening on a TCP port')
+}

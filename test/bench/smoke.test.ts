@@ -1,0 +1,66 @@
+// The benchmark suite runs end to end on tiny sizes: every server answers
+// every scenario with numbers. Timings themselves are not checked here.
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { test } from 'tap'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const RUN = join(ROOT, 'dist/bench/run.js')
+const run = promisify(execFile)
+
+interface Summary {
+  scenario: string
+  server: string
+  cpuUsPerOp: number | null
+  p50Ms: number | null
+  p99Ms: number | null
+  throughput: number | null
+  rssKbPerConn: number | null
+  complete: boolean
+  problems: string[]
+}
+
+const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0
+
+test('npm run bench -- --tiny: every server produces every number', async (t) => {
+  t.ok(existsSync(RUN), 'dist/bench/run.js is built (npm run build)')
+  const json = join(t.testdir(), 'bench.json')
+  // only PATH and HOME: no NODE_OPTIONS of the runner changes the benchmark (tap still follows the children for coverage)
+  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--json', json], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    timeout: 55_000,
+    killSignal: 'SIGTERM'
+  })
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { summaries: Summary[], results: unknown[] }
+
+  for (const server of ['gatecast', 'ws', 'socketio']) {
+    for (const scenario of ['handshake', 'fanout', 'rooms']) {
+      const s = out.summaries.find(x => x.server === server && x.scenario === scenario)
+      if (s === undefined) {
+        t.fail(`${server} ${scenario}: no result`)
+        continue
+      }
+      t.ok(s.complete, `${server} ${scenario} complete ${s.problems.join('; ')}`)
+      for (const key of ['cpuUsPerOp', 'p50Ms', 'p99Ms', 'throughput'] as const) {
+        t.ok(positive(s[key]), `${server} ${scenario} ${key} = ${s[key]}`)
+      }
+    }
+    const idle = out.summaries.find(x => x.server === server && x.scenario === 'idle')
+    t.ok(idle?.complete, `${server} idle complete`)
+    t.ok(positive(idle?.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
+  }
+  t.equal(out.results.length, 12, 'one measurement per server and scenario')
+  t.match(stdout, /### Ratios to bare ws/)
+  t.match(stdout, /### Fan-out/)
+})
+
+test('unknown flags are refused with the usage', async (t) => {
+  t.ok(existsSync(RUN), 'dist/bench/run.js is built (npm run build)')
+  const err = await run(process.execPath, [RUN, '--only', 'nginx'], { env: { PATH: process.env.PATH ?? '' }, timeout: 10_000 })
+    .then(() => null, (e: { code?: number, stderr?: string }) => e)
+  t.equal(err?.code, 2)
+  t.match(err?.stderr ?? '', /unknown server "nginx"/)
+})
