@@ -146,7 +146,8 @@ export class Gatecast {
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
     const opts = this.rules.resolve(channel)
     const id = await this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
-    this.#metrics.published.inc({ source: connectionId === null ? 'api' : 'client' })
+    if (connectionId === null) this.#metrics.publishedByApi.inc()
+    else this.#metrics.publishedByClient.inc()
     return id
   }
 
@@ -351,7 +352,7 @@ export class Gatecast {
   async #clientPublish (conn: Connection, frame: PublishFrame): Promise<void> {
     if (!conn.opts.publish) throw new GatecastError(403, 'forbidden', 'clients may not publish on this channel')
     const id = await this.#publish(conn.channel, frame.data, conn.userId, conn.id)
-    if (frame.ref !== undefined) this.#hub.send(conn, JSON.stringify({ type: 'ack', ref: frame.ref, id }))
+    if (frame.ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(frame.ref)},"id":"${id}"}`)
   }
 
   async #refresh (conn: Connection, frame: RefreshFrame): Promise<void> {

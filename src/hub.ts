@@ -18,8 +18,8 @@ const TEXT = { binary: false } as const
  * A whole server→client text frame (RFC 6455: FIN, opcode 1, unmasked), built
  * once per message: every socket then gets the same bytes.
  */
-export function frameText (payload: Buffer): Buffer {
-  const n = payload.length
+export function frameText (text: string): Buffer {
+  const n = Buffer.byteLength(text)
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10
   const out = Buffer.allocUnsafe(head + n)
   out[0] = 0x81
@@ -33,7 +33,7 @@ export function frameText (payload: Buffer): Buffer {
     out.writeUInt32BE(0, 2)
     out.writeUInt32BE(n, 6)
   }
-  payload.copy(out, head)
+  out.write(text, head)
   return out
 }
 
@@ -213,7 +213,7 @@ export class Hub implements EngineListener {
 
   /** One frame to one socket (ready, ack, error, pong…): held back until `ready` is out. */
   send (conn: Connection, payload: string): void {
-    const framed = frameText(Buffer.from(payload))
+    const framed = frameText(payload)
     if (conn.pending !== null) conn.pending.push(0, framed)
     else this.#write(conn, framed)
   }
@@ -263,7 +263,7 @@ export class Hub implements EngineListener {
     if (set === undefined) return
     if (ts > 0) this.#o.metrics.delivery.observe((Date.now() - ts) / 1000)
     this.#o.metrics.fanout.observe(set.size)
-    const framed = frameText(Buffer.from(frame))
+    const framed = frameText(frame)
     for (const conn of set) {
       if (conn.pending !== null) conn.pending.push(seq, framed)
       else this.#write(conn, framed)
@@ -277,8 +277,8 @@ export class Hub implements EngineListener {
   open (conn: Connection, ready: string, replay: readonly string[], top: number): void {
     const pending = conn.pending
     conn.pending = null
-    this.#write(conn, frameText(Buffer.from(ready)))
-    for (const frame of replay) this.#write(conn, frameText(Buffer.from(frame)))
+    this.#write(conn, frameText(ready))
+    for (const frame of replay) this.#write(conn, frameText(frame))
     if (pending === null) return
     for (let i = 0; i < pending.length; i += 2) {
       const seq = pending[i] as number
@@ -308,7 +308,7 @@ export class Hub implements EngineListener {
   }
 
   #sendAll (conns: Iterable<Connection>, payload: string): void {
-    const framed = frameText(Buffer.from(payload))
+    const framed = frameText(payload)
     for (const conn of conns) {
       if (conn.pending !== null) conn.pending.push(0, framed)
       else this.#write(conn, framed)

@@ -18,6 +18,10 @@ export class GatecastMetrics {
   readonly delivery: Histogram
   framesIn = 0
   framesOut = 0
+  // bound once: inc() on a child skips hashing the labels on every message
+  readonly publishedByClient: { inc: () => void }
+  readonly publishedByApi: { inc: () => void }
+  readonly upgradesAccepted: { inc: () => void }
   #sources: MetricSources | null = null
 
   constructor () {
@@ -26,6 +30,9 @@ export class GatecastMetrics {
     this.upgrades = new Counter({ name: 'gatecast_upgrades_total', help: 'WebSocket upgrades: status 101 accepted, else refused with that HTTP status and code', labelNames: ['status', 'code'], registers })
     this.closes = new Counter({ name: 'gatecast_socket_closes_total', help: 'Closed sockets by close code', labelNames: ['code'], registers })
     this.published = new Counter({ name: 'gatecast_messages_published_total', help: 'Messages published, by source (client or api)', labelNames: ['source'], registers })
+    this.publishedByClient = this.published.labels('client')
+    this.publishedByApi = this.published.labels('api')
+    this.upgradesAccepted = this.upgrades.labels('101', 'ok')
     this.fanout = new Histogram({ name: 'gatecast_fanout_sockets', help: 'Local sockets one message was delivered to', buckets: [0, 1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000], registers })
     this.handshake = new Histogram({ name: 'gatecast_handshake_seconds', help: 'From upgrade request to `ready` sent', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers })
     this.delivery = new Histogram({ name: 'gatecast_publish_delivery_seconds', help: 'From publish to fan-out on this node (includes the engine round trip)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers })

@@ -135,16 +135,19 @@ export function parseClientFrame (text: string): ParseResult {
 /** How deep `data` may nest: deeper values cost recursion on every serialisation. */
 export const MAX_DATA_DEPTH = 32
 
-/** True when a JSON value nests no deeper than `max` arrays/objects. Iterative: never overflows the stack itself. */
+/**
+ * True when a JSON value nests no deeper than `max` arrays/objects. The
+ * recursion stops at `max`, so it cannot overflow the stack, and allocates nothing.
+ */
 export function withinDepth (value: unknown, max = MAX_DATA_DEPTH): boolean {
   if (value === null || typeof value !== 'object') return true
-  const stack: Array<[unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number]
-    if (depth > max) return false
-    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
-    }
+  if (max === 0) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!withinDepth(value[i], max - 1)) return false
+    return true
+  }
+  for (const key in value) {
+    if (!withinDepth((value as Record<string, unknown>)[key], max - 1)) return false
   }
   return true
 }

@@ -58,7 +58,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         socket.terminate()
         return
       }
-      app.metrics.upgrades.inc({ status: 101, code: 'ok' })
+      app.metrics.upgradesAccepted.inc()
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
         socket.close(1011, 'internal error')

@@ -83,7 +83,8 @@ export class MemoryEngine implements Engine {
     s.lastPublish = input.ts
     if (opts.historySize > 0) {
       s.entries.push({ seq, ts: input.ts, expiresAt: input.ts + opts.historyTtl * 1000, from: input.from, dataJson: input.dataJson, frame })
-      if (s.entries.length > opts.historySize) s.entries.splice(0, s.entries.length - opts.historySize)
+      // shift() is O(1) in V8 (left-trimming); splice would move the whole array
+      while (s.entries.length > opts.historySize) s.entries.shift()
     } else if (s.entries.length > 0) {
       s.entries.length = 0
     }
