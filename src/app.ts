@@ -4,7 +4,7 @@
 import { STATUS_CODES } from 'node:http'
 import { pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyPluginAsync, type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify'
 import { Ajv, type AnySchema } from 'ajv'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -70,6 +70,20 @@ async function loadPlugin (spec: ExtraPlugin, cwd: string): Promise<FastifyPlugi
   return plugin as FastifyPluginAsync
 }
 
+/** The contract's error shape; 5xx answers never carry the error's message. */
+function errorHandler (this: FastifyInstance, err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (isGatecastError(err) && err.headers !== undefined) reply.headers(err.headers)
+  // a failure while the engine is away is an outage, not a bug
+  const status = err.statusCode ?? (this.hasDecorator('engine') && !this.engine.isReady() ? 503 : 500)
+  if (status >= 500) {
+    req.log.error({ err }, 'request failed')
+    if (status === 503) return reply.code(503).send(errorBody(503, isGatecastError(err) ? err.code : 'unavailable', isGatecastError(err) ? err.message : 'engine unavailable'))
+    return reply.code(status).send(errorBody(status, 'internal', 'internal server error'))
+  }
+  const code = err.validation !== undefined ? 'bad_request' : typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : 'bad_request'
+  return reply.code(status).send(errorBody(status, code, err.message))
+}
+
 const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   const cwd = opts.cwd ?? process.cwd()
   const config = opts.resolvedConfig ?? readConfig(opts.config, opts.env, cwd)
@@ -93,18 +107,7 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
   // routes live in their own context so the error shape does not leak into a host app
   await app.register(async (routes) => {
     routes.setValidatorCompiler(validatorCompiler)
-    routes.setErrorHandler((err: FastifyError, req, reply) => {
-      if (isGatecastError(err) && err.headers !== undefined) reply.headers(err.headers)
-      // a failure while the engine is away is an outage, not a bug
-      const status = err.statusCode ?? (app.engine.isReady() ? 500 : 503)
-      if (status >= 500) {
-        req.log.error({ err }, 'request failed')
-        if (status === 503) return reply.code(503).send(errorBody(503, isGatecastError(err) ? err.code : 'unavailable', isGatecastError(err) ? err.message : 'engine unavailable'))
-        return reply.code(status).send(errorBody(status, 'internal', 'internal server error'))
-      }
-      const code = err.validation !== undefined ? 'bad_request' : typeof err.code === 'string' && !err.code.startsWith('FST_') ? err.code : 'bad_request'
-      return reply.code(status).send(errorBody(status, code, err.message))
-    })
+    routes.setErrorHandler(errorHandler)
     if (opts.logRequests === true) {
       routes.addHook('onResponse', async (req, reply) => {
         req.log.info({ req: requestSerializer(req), statusCode: reply.statusCode, responseTime: Math.round(reply.elapsedTime) }, 'request completed')
@@ -167,6 +170,8 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
     },
     bodyLimit: 1024 * 1024
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // extra plugins' routes live at the root: they get the same error shape
+  app.setErrorHandler(errorHandler)
   await app.register(gatecast, { ...opts, cwd, resolvedConfig: config, logRequests: true })
   return app
 }

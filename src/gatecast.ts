@@ -157,12 +157,17 @@ export class Gatecast {
     return { id: await this.#publish(channel, data, null, null) }
   }
 
+  #directFrame (data: unknown): string {
+    if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
+    return directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now())
+  }
+
   async sendToUser (userId: string, data: unknown): Promise<void> {
-    await this.#engine.control({ kind: 'user', userId, frame: directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now()) })
+    await this.#engine.control({ kind: 'user', userId, frame: this.#directFrame(data) })
   }
 
   async broadcast (data: unknown): Promise<void> {
-    await this.#engine.control({ kind: 'all', frame: directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now()) })
+    await this.#engine.control({ kind: 'all', frame: this.#directFrame(data) })
   }
 
   async disconnectUser (userId: string): Promise<void> {

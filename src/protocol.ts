@@ -107,7 +107,8 @@ export type ParseResult = { ok: true, frame: ClientFrame } | { ok: false, messag
 function refOf (value: unknown): string | number | undefined {
   if (value !== null && typeof value === 'object' && 'ref' in value) {
     const ref = (value as { ref: unknown }).ref
-    if (typeof ref === 'string' || typeof ref === 'number') return ref
+    // 1e400 parses to Infinity, which JSON would send back as null
+    if (typeof ref === 'string' || (typeof ref === 'number' && Number.isFinite(ref))) return ref
   }
   return undefined
 }

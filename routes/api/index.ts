@@ -12,7 +12,8 @@ const denied = { 400: errorRef, 401: errorRef, 403: errorRef }
 const Accepted = Type.Object({ status: Type.Literal('accepted') })
 
 const api: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.authenticateAdmin)
+  // credentials before the body is read: anonymous clients never cost a parse
+  app.addHook('onRequest', app.authenticateAdmin)
 
   app.post('/channels/:channel/messages', {
     schema: {

@@ -14,10 +14,14 @@ const LogoutBodySchema = Type.Object({
   refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 }))
 }, { additionalProperties: false })
 
+// credentials and tokens are small; a big body is only a cost for the parser
+const bodyLimit = 16 * 1024
+
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   const loginLimit = { max: app.config.loginRate, timeWindow: 60_000 }
 
   app.post('/login', {
+    bodyLimit,
     config: { rateLimit: loginLimit },
     schema: {
       tags: ['auth'],
@@ -31,6 +35,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/refresh', {
+    bodyLimit,
     config: { rateLimit: loginLimit },
     schema: {
       tags: ['auth'],
@@ -41,6 +46,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   }, async (req) => app.auth.refresh(req.body.refresh_token))
 
   app.post('/logout', {
+    bodyLimit,
     // the token is checked before the body, so a missing token is a 401 whatever was sent
     onRequest: app.authenticate,
     preValidation: async (req) => { req.body ??= {} },
