@@ -1,8 +1,8 @@
+// Signing and verification keys (src/tokens.ts) and the `auth` decorator.
 import fp from 'fastify-plugin'
-import fastifyJwt from '@fastify/jwt'
 import { AuthService } from '../src/auth.ts'
 import { resolveJwtSecret } from '../src/config.ts'
-import { jwtPluginOptions } from '../src/tokens.ts'
+import { createTokenKeys } from '../src/tokens.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,6 +12,16 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const secret = resolveJwtSecret(app.config, msg => app.log.warn(msg))
-  await app.register(fastifyJwt, jwtPluginOptions(app.config, secret))
-  app.decorate('auth', new AuthService(app.jwt, app.engine, app.config, app.users))
+  const log = app.log.child({ component: 'jwks' })
+  const keys = createTokenKeys(app.config, secret, {
+    warn: msg => app.log.warn(msg),
+    log: { warn: (obj, msg) => log.warn(obj, msg), info: (obj, msg) => log.info(obj, msg) }
+  })
+  if (!keys.canSign) {
+    app.log.warn(`JWT_PRIVATE_KEY_FILE is not set: ${app.config.jwtAlgorithm} tokens are only verified; POST /auth/login and /auth/refresh answer 503 signing_unavailable`)
+  }
+  app.decorate('auth', new AuthService(keys, app.engine, app.config, app.users))
+  // warm the identity provider's keys without holding up the start (a failure is logged and retried on use)
+  app.addHook('onReady', async () => { keys.prefetch().catch(() => {}) })
+  app.addHook('onClose', async () => { keys.close() })
 }, { name: 'gatecast-jwt', dependencies: ['gatecast-config', 'gatecast-engine', 'gatecast-users'], fastify: '5.x' })

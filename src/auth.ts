@@ -1,11 +1,10 @@
 // Login, refresh-token rotation with reuse detection, logout and access-token
 // verification. State that every node must see lives in the engine.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { JWT } from '@fastify/jwt'
 import type { GatecastConfig } from './config.ts'
 import type { Engine } from './engine/types.ts'
 import { GatecastError } from './errors.ts'
-import { identityFromClaims, signAccessToken, tokenError, type Identity } from './tokens.ts'
+import { identityFromClaims, signAccessToken, signingUnavailable, tokenError, type Identity, type TokenKeys } from './tokens.ts'
 import type { LookupUser, VerifiedUser, VerifyCredentials } from './users.ts'
 
 export interface TokenPair {
@@ -21,25 +20,30 @@ const LOGIN_FAILURE_WINDOW = 15 * 60
 const refreshKey = (token: string): string => createHash('sha256').update(token).digest('base64url')
 
 export class AuthService {
-  readonly #jwt: JWT
+  readonly #keys: TokenKeys
   readonly #engine: Engine
   readonly #config: GatecastConfig
   readonly #verifyCredentials: VerifyCredentials
   readonly #lookupUser: LookupUser | undefined
 
-  constructor (jwt: JWT, engine: Engine, config: GatecastConfig, users: { verifyCredentials: VerifyCredentials, lookupUser?: LookupUser }) {
-    this.#jwt = jwt
+  constructor (keys: TokenKeys, engine: Engine, config: GatecastConfig, users: { verifyCredentials: VerifyCredentials, lookupUser?: LookupUser }) {
+    this.#keys = keys
     this.#engine = engine
     this.#config = config
     this.#verifyCredentials = users.verifyCredentials
     this.#lookupUser = users.lookupUser
   }
 
-  /** Verifies signature, algorithm, time claims, issuer/audience and revocation. */
+  /** The signing and verification keys (kid rotation, JWKS). */
+  get keys (): TokenKeys {
+    return this.#keys
+  }
+
+  /** Verifies signature, algorithm, key (kid), time claims, issuer/audience and revocation. */
   async verifyAccess (token: string): Promise<Identity> {
     let identity: Identity
     try {
-      identity = identityFromClaims(this.#jwt.verify(token), this.#config.jwtUserClaim)
+      identity = identityFromClaims(await this.#keys.verify(token), this.#config.jwtUserClaim)
     } catch (err) {
       throw tokenError(err)
     }
@@ -55,7 +59,7 @@ export class AuthService {
       userId: user.id, name: user.name, roles: user.roles, channels: user.channels, family
     }, this.#config.refreshTokenTtl)
     return {
-      access_token: signAccessToken(this.#jwt, { sub: user.id, name: user.name, roles: user.roles, channels: user.channels }, this.#config.accessTokenTtl),
+      access_token: signAccessToken(this.#keys, { sub: user.id, name: user.name, roles: user.roles, channels: user.channels }, this.#config.accessTokenTtl),
       token_type: 'Bearer',
       expires_in: this.#config.accessTokenTtl,
       refresh_token: refresh,
@@ -64,6 +68,8 @@ export class AuthService {
   }
 
   async login (username: string, password: string): Promise<TokenPair> {
+    // before the password is looked at: a verify-only server has nothing to hand out
+    if (!this.#keys.canSign) throw signingUnavailable()
     const failKey = `login-fail:${username}`
     if (await this.#engine.hits(failKey) >= this.#config.loginFailures) {
       throw new GatecastError(429, 'rate_limited', 'too many failed logins for this user; try again later')
@@ -78,6 +84,8 @@ export class AuthService {
   }
 
   async refresh (refreshToken: string): Promise<TokenPair> {
+    // before the token is used up
+    if (!this.#keys.canSign) throw signingUnavailable()
     const used = await this.#engine.useRefreshToken(refreshKey(refreshToken))
     if (used === null) throw new GatecastError(401, 'invalid_refresh_token', 'invalid or expired refresh token')
     const { record, reused } = used

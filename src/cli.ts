@@ -1,10 +1,8 @@
 // `gatecast` command line: serve, user add/remove/list, token.
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import Fastify from 'fastify'
-import fastifyJwt from '@fastify/jwt'
 import { ConfigError, readConfig, resolveJwtSecret, type GatecastConfig } from './config.ts'
-import { jwtPluginOptions, signAccessToken } from './tokens.ts'
+import { createTokenKeys, signAccessToken } from './tokens.ts'
 import { UserStore } from './users.ts'
 
 const USAGE = `usage:
@@ -87,12 +85,10 @@ async function tokenCommand (args: string[], config: GatecastConfig): Promise<vo
   const known = config.usersFile !== null ? UserStore.open(config.usersFile).get(name) : undefined
   const roles = [...new Set([...(known?.roles ?? []), ...(values.role ?? [])])]
   const channels = values.channels?.split(',').map(s => s.trim()).filter(s => s !== '')
-  const secret = resolveJwtSecret(config, msg => process.stderr.write(`warning: ${msg}\n`))
-  const app = Fastify({ logger: false })
-  await app.register(fastifyJwt, jwtPluginOptions(config, secret))
-  await app.ready()
-  process.stdout.write(signAccessToken(app.jwt, { sub: name, roles, channels }, ttl) + '\n')
-  await app.close()
+  const warn = (msg: string): void => { process.stderr.write(`warning: ${msg}\n`) }
+  const keys = createTokenKeys(config, resolveJwtSecret(config, warn), { warn })
+  if (!keys.canSign) throw new ConfigError(`no signing key: JWT_ALGORITHM ${config.jwtAlgorithm} needs JWT_PRIVATE_KEY_FILE to issue tokens`)
+  process.stdout.write(signAccessToken(keys, { sub: name, roles, channels }, ttl) + '\n')
 }
 
 export async function main (argv: string[]): Promise<number> {

@@ -14,6 +14,7 @@ export type JwtAlgorithm = typeof ALGORITHMS[number]
 
 const int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
 const optString = () => Type.Optional(Type.String({ minLength: 1 }))
+const seconds = (def: number) => Type.Number({ default: def, exclusiveMinimum: 0 })
 
 export const EnvSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
@@ -23,7 +24,14 @@ export const EnvSchema = Type.Object({
   JWT_ALGORITHM: Type.Unsafe<JwtAlgorithm>({ type: 'string', enum: [...ALGORITHMS], default: 'HS256' }),
   JWT_PUBLIC_KEY_FILE: optString(),
   JWT_PRIVATE_KEY_FILE: optString(),
+  JWT_KEY_ID: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$' })),
+  JWT_PREVIOUS_SECRETS: optString(),
+  JWT_PREVIOUS_PUBLIC_KEY_FILES: optString(),
+  JWT_PREVIOUS_KEY_IDS: optString(),
   JWT_JWKS_URL: optString(),
+  JWT_JWKS_TIMEOUT: seconds(5),
+  JWT_JWKS_COOLDOWN: seconds(30),
+  JWT_JWKS_MAX_AGE: seconds(600),
   JWT_ISSUER: optString(),
   JWT_AUDIENCE: optString(),
   JWT_USER_CLAIM: Type.String({ default: 'sub', minLength: 1 }),
@@ -63,7 +71,21 @@ export interface GatecastConfig {
   jwtAlgorithm: JwtAlgorithm
   jwtPublicKeyFile?: string
   jwtPrivateKeyFile?: string
+  /** `kid` of the current signing key; undefined = derived from the key */
+  jwtKeyId?: string
+  /** HMAC secrets of earlier keys, accepted for verification only (each under its kid) */
+  jwtPreviousSecrets: string[]
+  /** PEM public keys of earlier key pairs, accepted for verification only */
+  jwtPreviousPublicKeyFiles: string[]
+  /** kids of the previous keys, position by position; '' = derived from the key */
+  jwtPreviousKeyIds: string[]
   jwtJwksUrl?: string
+  /** seconds a JWKS fetch may take */
+  jwtJwksTimeout: number
+  /** minimum seconds between two JWKS fetches (an unknown `kid` refetches at most this often) */
+  jwtJwksCooldown: number
+  /** seconds after which a fetched JWKS is refreshed (in the background) */
+  jwtJwksMaxAge: number
   jwtIssuer?: string
   jwtAudience?: string
   jwtUserClaim: string
@@ -164,9 +186,17 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     production,
     jwtSecret: e.JWT_SECRET,
     jwtAlgorithm: e.JWT_ALGORITHM,
-    jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE,
-    jwtPrivateKeyFile: e.JWT_PRIVATE_KEY_FILE,
+    jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE !== undefined ? resolve(cwd, e.JWT_PUBLIC_KEY_FILE) : undefined,
+    jwtPrivateKeyFile: e.JWT_PRIVATE_KEY_FILE !== undefined ? resolve(cwd, e.JWT_PRIVATE_KEY_FILE) : undefined,
+    jwtKeyId: e.JWT_KEY_ID,
+    jwtPreviousSecrets: list(e.JWT_PREVIOUS_SECRETS),
+    jwtPreviousPublicKeyFiles: list(e.JWT_PREVIOUS_PUBLIC_KEY_FILES).map(f => resolve(cwd, f)),
+    // positional: an empty item keeps the derived kid of that key
+    jwtPreviousKeyIds: e.JWT_PREVIOUS_KEY_IDS === undefined ? [] : e.JWT_PREVIOUS_KEY_IDS.split(',').map(s => s.trim()),
     jwtJwksUrl: e.JWT_JWKS_URL,
+    jwtJwksTimeout: e.JWT_JWKS_TIMEOUT,
+    jwtJwksCooldown: e.JWT_JWKS_COOLDOWN,
+    jwtJwksMaxAge: e.JWT_JWKS_MAX_AGE,
     jwtIssuer: e.JWT_ISSUER,
     jwtAudience: e.JWT_AUDIENCE,
     jwtUserClaim: e.JWT_USER_CLAIM,

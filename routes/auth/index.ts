@@ -41,7 +41,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Rotate a refresh token: the old one stops working; reusing it revokes the whole family',
       body: RefreshBodySchema,
-      response: { 200: TokenPairSchema, 400: errorRef, 401: errorRef, 429: errorRef }
+      response: { 200: TokenPairSchema, 400: errorRef, 401: errorRef, 429: errorRef, 503: errorRef }
     }
   }, async (req) => app.auth.refresh(req.body.refresh_token))
 
