@@ -141,6 +141,12 @@ export const requestSerializer = (req: { method: string, url: string, ip?: strin
   remoteAddress: req.ip ?? req.socket?.remoteAddress
 })
 
+/** pino at LOG_LEVEL; human-readable only for a person: development on a terminal. */
+export function defaultLogger (config: Pick<GatecastConfig, 'logLevel' | 'production'>, isTTY = process.stdout.isTTY === true): FastifyServerOptions['logger'] {
+  if (config.production || !isTTY) return { level: config.logLevel }
+  return { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+}
+
 export interface BuildOptions extends GatecastOptions {
   /** Fastify's logger option; default: pino at LOG_LEVEL */
   logger?: FastifyServerOptions['logger']
@@ -154,7 +160,7 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
   const app = Fastify({
     ...(opts.loggerInstance !== undefined
       ? { loggerInstance: opts.loggerInstance }
-      : { logger: opts.logger ?? { level: config.logLevel } }),
+      : { logger: opts.logger ?? defaultLogger(config) }),
     // Fastify's request lines would carry the query (tokens) whatever logger is
     // passed in; the routes log their own redacted line instead
     logController: new LogController({ disableRequestLogging: true }),

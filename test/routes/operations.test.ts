@@ -65,3 +65,10 @@ t.test('SIGTERM: the process closes sockets with 1001 and exits 0', async t => {
   for (const c of clients) t.equal((await c.closed).code, 1001)
   t.equal(await exited, 0)
 })
+
+t.test('logs are pretty only in development on a terminal', async t => {
+  const { defaultLogger } = await import('../../src/app.ts')
+  t.same(defaultLogger({ logLevel: 'info', production: false }, false), { level: 'info' }, 'JSON when piped')
+  t.same(defaultLogger({ logLevel: 'warn', production: true }, true), { level: 'warn' }, 'JSON in production')
+  t.match(defaultLogger({ logLevel: 'debug', production: false }, true), { level: 'debug', transport: { target: 'pino-pretty' } })
+})
