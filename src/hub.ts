@@ -173,6 +173,8 @@ export class Hub implements EngineListener {
 
   /** Puts the socket on its channel; resolves once this node receives the channel's deliveries. */
   async join (conn: Connection): Promise<void> {
+    // closed while its setup awaited the engine: it must not linger on the channel
+    if (conn.closing) return
     let set = this.#byChannel.get(conn.channel)
     if (set === undefined) this.#byChannel.set(conn.channel, (set = new Set()))
     set.add(conn)
@@ -205,6 +207,7 @@ export class Hub implements EngineListener {
   }
 
   handleClose (conn: Connection, code: number): void {
+    conn.closing = true
     this.#forget(conn)
     this.#o.onClosed(conn, code)
   }

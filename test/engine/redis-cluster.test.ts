@@ -49,3 +49,22 @@ t.test('API calls, presence and kicks work across nodes', async t => {
   t.equal(kick.status, 202)
   t.equal((await bob.closed).code, 4403)
 })
+
+t.test('sockets that close while their setup awaits Redis leave nothing behind', async t => {
+  const [a] = await cluster(t, 1)
+  const WebSocket = (await import('ws')).default
+  await Promise.all(Array.from({ length: 20 }, (_v, i) => new Promise<void>(resolve => {
+    const ws = new WebSocket(`${a.ws}/ws/race`, { headers: { authorization: `Bearer ${a.token({ sub: `r${i}` })}` } })
+    ws.once('open', () => { if (i % 2 === 0) ws.terminate(); else ws.close() })
+    ws.once('close', () => resolve())
+    ws.once('error', () => {})
+  })))
+  let hub = -1
+  for (let i = 0; i < 50; i++) {
+    hub = a.app.gatecast.hub.size + a.app.gatecast.hub.socketsByNamespace().size
+    if (hub === 0 && (await a.app.gatecast.channels()).length === 0) break
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.equal(hub, 0, 'no socket left in the hub or on a channel')
+  t.same(await a.app.gatecast.channels(), [], 'no presence left in Redis')
+})
