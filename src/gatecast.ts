@@ -346,7 +346,7 @@ export class Gatecast {
 
   #frameFailed (conn: Connection, err: unknown, ref?: string | number): void {
     if (isGatecastError(err)) {
-      const code = FRAME_ERROR_CODES.has(err.code) ? err.code as ErrorCode : err.statusCode === 401 ? 'forbidden' : err.statusCode < 500 ? 'forbidden' : 'internal'
+      const code = FRAME_ERROR_CODES.has(err.code) ? err.code as ErrorCode : err.statusCode < 500 ? 'forbidden' : 'internal'
       this.#error(conn, code, err.message, ref)
       return
     }

@@ -182,7 +182,9 @@ export class Hub implements EngineListener {
     if (subscribed === undefined) {
       subscribed = this.#o.engine.subscribe(conn.channel)
       this.#subscriptions.set(conn.channel, subscribed)
-      subscribed.catch(() => this.#subscriptions.delete(conn.channel))
+      const mine = subscribed
+      // a failed subscription is retried by the next joiner, unless a newer one replaced it
+      subscribed.catch(() => { if (this.#subscriptions.get(conn.channel) === mine) this.#subscriptions.delete(conn.channel) })
     }
     await subscribed
   }

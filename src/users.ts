@@ -8,7 +8,6 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ConfigError } from './config.ts'
 
 const USERNAME_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
-export const UsernameSchema = Type.String({ pattern: USERNAME_PATTERN })
 const usernameRe = new RegExp(USERNAME_PATTERN)
 
 export const UserRecordSchema = Type.Object({

@@ -52,8 +52,8 @@ export class Client {
   }
 }
 
-/** Opens a socket and resolves once `ready` arrived (kept in the queue). */
-export async function connect (url: string, opts: ClientOptions & { protocols?: string[] } = {}): Promise<Client> {
+/** Opens a socket without waiting for any frame; resolves on `open`. */
+export async function open (url: string, opts: ClientOptions & { protocols?: string[] } = {}): Promise<Client> {
   const ws = new WebSocket(url, opts.protocols ?? [], opts)
   const client = new Client(ws)
   await new Promise<void>((resolve, reject) => {
@@ -61,6 +61,12 @@ export async function connect (url: string, opts: ClientOptions & { protocols?: 
     ws.once('error', reject)
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
   })
+  return client
+}
+
+/** Opens a socket and resolves once `ready` arrived (kept in the queue). */
+export async function connect (url: string, opts: ClientOptions & { protocols?: string[] } = {}): Promise<Client> {
+  const client = await open(url, opts)
   const ready = await client.next(f => f.type === 'ready')
   client.frames.unshift(ready)
   return client

@@ -133,17 +133,7 @@ export function logLines (logs: string[], msg: string): Array<Record<string, any
 
 export const countLogs = (logs: string[], msg: string): number => logLines(logs, msg).length
 
-/** Opens a socket without waiting for any frame; resolves on `open`. */
-export async function open (url: string, opts: WsOptions = {}): Promise<Client> {
-  const ws = new WebSocket(url, opts.protocols ?? [], opts)
-  const client = new Client(ws)
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve())
-    ws.once('error', reject)
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
-  })
-  return client
-}
+export { open } from './client.ts'
 
 /** Sends a ping frame and waits for the pong: proves the socket is open and served. */
 export async function pingPong (c: Client, ms = 3000): Promise<Frame> {
