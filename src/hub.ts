@@ -162,6 +162,16 @@ export class Hub implements EngineListener {
         internals._extensions?.['permessage-deflate'] === undefined) {
       conn.raw = internals._socket
     }
+    // the upgrade route corks the socket before the 101 goes out; this turn's flush uncorks it
+    const socket = internals._socket
+    if (socket !== undefined && socket.writableCorked > 0) {
+      if (conn.raw === null) {
+        socket.uncork()
+      } else {
+        conn.corked = true
+        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+      }
+    }
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)

@@ -3,7 +3,7 @@
 // on an upgrade, and how verified claims become an identity.
 import { createHash, createHmac, createPrivateKey, createPublicKey, randomUUID, type KeyObject, type webcrypto } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createDecoder, createSigner, createVerifier } from 'fast-jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
 import { ConfigError, MIN_PRODUCTION_SECRET_BYTES, type GatecastConfig, type JwtAlgorithm } from './config.ts'
 import { GatecastError, isGatecastError } from './errors.ts'
 import { publicPem, RemoteKeySet, safeUrl, type JwksOptions } from './jwks.ts'
@@ -34,7 +34,23 @@ type Verify = (token: string) => unknown
 type Sign = (payload: Record<string, unknown>) => string
 type Warn = (msg: string) => void
 
-const decodeComplete = createDecoder({ complete: true }) as (token: string) => { header: Record<string, unknown> }
+// An issuer's tokens share a handful of header segments ({alg, typ, kid}), so decoded
+// headers are kept; the bound caps what a stream of made-up headers can hold.
+const headers = new Map<string, Readonly<Record<string, unknown>>>()
+const MAX_HEADERS = 64
+
+/** The JOSE header alone: the algorithm and key are settled before the payload is decoded (by the verifier). */
+function headerOf (token: string): Readonly<Record<string, unknown>> {
+  const dot = token.indexOf('.')
+  const segment = dot > 0 ? token.slice(0, dot) : ''
+  const known = headers.get(segment)
+  if (known !== undefined) return known
+  const header: unknown = segment === '' ? null : JSON.parse(Buffer.from(segment, 'base64url').toString())
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new GatecastError(401, 'token_invalid', 'malformed token')
+  if (headers.size >= MAX_HEADERS) headers.clear()
+  headers.set(segment, Object.freeze(header as Record<string, unknown>))
+  return header as Record<string, unknown>
+}
 
 /** RFC 7638 JWK thumbprint (SHA-256, base64url) of a public key. */
 export function jwkThumbprint (key: KeyObject): string {
@@ -160,7 +176,7 @@ export class TokenKeys {
 
   /** The verified payload; throws on any failure (map it with tokenError). */
   async verify (token: string): Promise<unknown> {
-    const { header } = decodeComplete(token)
+    const header = headerOf(token)
     if (header.alg !== this.algorithm) throw new GatecastError(401, 'token_invalid', 'token algorithm not accepted')
     const kid = header.kid
     if (kid !== undefined && (typeof kid !== 'string' || kid === '')) throw new GatecastError(401, 'token_invalid', 'token kid is not a string')
@@ -340,6 +356,9 @@ export interface TokenSources {
  * subprotocol, `?token=`, `?Authorization=`. Tokens found in more than one
  * place must agree.
  */
+const queryValues = (v: unknown): string[] =>
+  typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : []
+
 export function extractToken (src: TokenSources): string | null {
   const found: string[] = []
   if (typeof src.authorization === 'string') {
@@ -354,11 +373,11 @@ export function extractToken (src: TokenSources): string | null {
       if (t.startsWith('bearer.')) found.push(t.slice(7))
     }
   }
-  const q = src.query
-  if (typeof q.token === 'string') found.push(q.token)
-  if (typeof q.Authorization === 'string') {
-    const m = BEARER_RE.exec(q.Authorization.trim())
-    found.push(m === null ? q.Authorization.trim() : m[1])
+  // a repeated query parameter arrives as an array: every copy counts, so two that differ conflict
+  for (const t of queryValues(src.query.token)) found.push(t)
+  for (const a of queryValues(src.query.Authorization)) {
+    const m = BEARER_RE.exec(a.trim())
+    found.push(m === null ? a.trim() : m[1])
   }
   if (found.length === 0) return null
   const token = found[0]

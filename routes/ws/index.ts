@@ -17,6 +17,13 @@ const QuerySchema = Type.Object({
   Authorization: Type.Optional(Type.String({ description: '`Bearer <jwt>` or `<jwt>` (GatewayWorker form)' }))
 })
 
+const accept = (): true => true
+
+function sinceOf (v: unknown): string | undefined {
+  if (v === undefined || typeof v === 'string') return v
+  throw new GatecastError(400, 'bad_since', 'since must be given once')
+}
+
 const ws: FastifyPluginAsyncTypebox = async (app) => {
   app.decorateRequest('admission', null)
 
@@ -31,6 +38,9 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
       querystring: QuerySchema,
       response: { 400: errorRef, 401: errorRef, 403: errorRef, 426: errorRef, 429: errorRef, 503: errorRef }
     },
+    // the schemas above document the route; admission (onRequest, before validation would
+    // run) already checks every part of the request, so validating again is wasted work per upgrade
+    validatorCompiler: () => accept,
     // the whole admission runs before the upgrade, so a refused client never gets a socket
     onRequest: async (req) => {
       if (!req.ws) throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket')
@@ -43,7 +53,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         app.shedLoad()
         req.admission = await app.gatecast.admit({
           channel: (req.params as { channel: string }).channel,
-          since: typeof query.since === 'string' ? query.since : undefined,
+          since: sinceOf(query.since),
           origin: req.headers.origin,
           tokens: { authorization: req.headers.authorization, protocol: req.headers['sec-websocket-protocol'], query },
           remoteAddress: req.ip
@@ -53,6 +63,11 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         app.metrics.upgrades.inc({ status: e.statusCode ?? 500, code: e.code ?? 'internal' })
         throw err
       }
+    },
+    // corked until the hub's end-of-turn flush: the 101 response and `ready` leave in one write
+    preHandler: (req, _reply, done) => {
+      if (req.ws) req.raw.socket?.cork()
+      done()
     },
     handler: async () => { throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket') },
     wsHandler: (socket, req) => {

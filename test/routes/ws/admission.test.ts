@@ -54,6 +54,8 @@ t.test('400 bad since', async t => {
   await expectRefused(t, a, `${a.ws}/ws/chat?since=garbage`, auth, 400, 'bad_since', 'garbage')
   await expectRefused(t, a, `${a.ws}/ws/chat?since=`, auth, 400, 'bad_since', 'empty')
   await expectRefused(t, a, `${a.ws}/ws/chat?since=${'9'.repeat(300)}`, auth, 400, 'bad_since', 'long digits')
+  const { id: first } = await a.app.gatecast.publish('chat', { n: 0 })
+  await expectRefused(t, a, `${a.ws}/ws/chat?since=${encodeURIComponent(first)}&since=${encodeURIComponent(first)}`, auth, 400, 'bad_since', 'since twice')
 
   // a real id from this channel is accepted, and the replay follows ready
   const { id } = await a.app.gatecast.publish('chat', { n: 1 })

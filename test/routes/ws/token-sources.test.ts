@@ -94,6 +94,10 @@ t.test('two sources that disagree: 401, whichever pair', async t => {
   await expectRefused(t, a, `${url}?token=${alice}`, { protocols: ['gatecast', `bearer.${bob}`] }, 401, 'token_invalid', 'subprotocol vs ?token')
   await expectRefused(t, a, `${url}?token=${alice}&Authorization=Bearer%20${bob}`, {}, 401, 'token_invalid', '?token vs ?Authorization')
   await expectRefused(t, a, `${url}?Authorization=${alice2}`, bearer(alice), 401, 'token_invalid', 'header vs ?Authorization (same user)')
+  // a repeated parameter is two sources, not a pick: the server must not choose one copy
+  await expectRefused(t, a, `${url}?token=${alice}&token=${bob}`, {}, 401, 'token_invalid', '?token twice, different tokens')
+  await expectRefused(t, a, `${url}?Authorization=${alice}&Authorization=${alice2}`, {}, 401, 'token_invalid', '?Authorization twice')
+  await expectRefused(t, a, `${url}?token=${bob}&token=${bob}`, bearer(alice), 401, 'token_invalid', 'header vs ?token twice')
 })
 
 t.test('an empty ?token= is refused with 401', async t => {
