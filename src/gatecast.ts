@@ -12,7 +12,7 @@ import { GatecastError, isGatecastError } from './errors.ts'
 import { Connection, Hub } from './hub.ts'
 import type { GatecastMetrics } from './metrics.ts'
 import {
-  CloseCodes, directFrameText, MAX_DATA_DEPTH, parseClientFrame, presenceFrameText, withinDepth,
+  CloseCodes, directFrameText, MAX_DATA_DEPTH, parseClientFrame, presenceFrameText, readyFrameText, withinDepth,
   type ErrorCode, type PublishFrame, type RefreshFrame
 } from './protocol.ts'
 import { extractToken, type Identity, type TokenSources } from './tokens.ts'
@@ -254,14 +254,7 @@ export class Gatecast {
       top = r.top
     }
     if (conn.closing) return
-    hub.open(conn, JSON.stringify({
-      type: 'ready',
-      channel: conn.channel,
-      connectionId: conn.id,
-      userId: conn.userId,
-      expiresAt: conn.expiresAt ?? null,
-      ...(recovered !== undefined ? { recovered } : {})
-    }), replay, top)
+    hub.open(conn, readyFrameText(conn.channel, conn.id, conn.userId, conn.expiresAt ?? null, recovered), replay, top)
     this.#metrics.handshake.observe((performance.now() - a.startedAt) / 1000)
   }
 

@@ -43,9 +43,10 @@ function payloadOf (framed: Buffer): Buffer {
 }
 
 // What the fast path needs of ws's internals, checked per socket at adoption.
+interface WsSender { _state?: unknown, _queue?: unknown[] }
 interface WsInternals {
   _socket?: import('node:net').Socket
-  _sender?: { _state?: unknown, _queue?: unknown[], _bufferedBytes?: number }
+  _sender?: WsSender
   _extensions?: Record<string, unknown>
 }
 
@@ -77,6 +78,8 @@ export class Connection {
   hub: Hub | null = null
   /** the TCP socket when ready-made frames may be written to it directly, else null (ws.send is used) */
   raw: import('node:net').Socket | null = null
+  /** ws's sender, whose idle state allows the direct write (set with raw) */
+  sender: WsSender | null = null
   corked = false
   /** bytes written while corked in this turn: not yet offered to the kernel, so no backlog yet */
   corkedBytes = 0
@@ -123,6 +126,11 @@ export class Hub implements EngineListener {
     }
   }
 
+  readonly #upgraded: Array<import('node:net').Socket> = []
+  readonly #uncorkUpgraded = (): void => {
+    for (const socket of this.#upgraded.splice(0)) socket.uncork()
+  }
+
   readonly #o: HubOptions
   readonly #timers: NodeJS.Timeout[] = []
 
@@ -161,17 +169,12 @@ export class Hub implements EngineListener {
     if (internals._socket !== undefined && sender !== undefined && Array.isArray(sender._queue) && sender._state === 0 &&
         internals._extensions?.['permessage-deflate'] === undefined) {
       conn.raw = internals._socket
+      conn.sender = sender
     }
-    // the upgrade route corks the socket before the 101 goes out; this turn's flush uncorks it
+    // the upgrade route corks the socket before the 101 goes out: uncorked at the end of
+    // this turn, so `ready` joins the 101 when the engine answers within the turn (in-process)
     const socket = internals._socket
-    if (socket !== undefined && socket.writableCorked > 0) {
-      if (conn.raw === null) {
-        socket.uncork()
-      } else {
-        conn.corked = true
-        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
-      }
-    }
+    if (socket !== undefined && socket.writableCorked > 0 && this.#upgraded.push(socket) === 1) setImmediate(this.#uncorkUpgraded)
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
@@ -240,14 +243,14 @@ export class Hub implements EngineListener {
   #write (conn: Connection, framed: Buffer): void {
     if (conn.closing) return
     const raw = conn.raw
-    const sender = (conn.ws as unknown as WsInternals)._sender
-    if (raw === null || sender?._state !== 0 || sender._queue?.length !== 0 || conn.ws.readyState !== 1) {
+    const sender = conn.sender
+    if (raw === null || sender === null || sender._state !== 0 || sender._queue?.length !== 0 || conn.ws.readyState !== 1) {
       conn.ws.send(payloadOf(framed), TEXT)
     } else {
       if (!conn.corked) {
         conn.corked = true
         raw.cork()
-        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+        if (this.#corked.push(conn) === 1) queueMicrotask(this.#uncorkAll)
       }
       raw.write(framed)
       conn.corkedBytes += framed.length

@@ -163,6 +163,10 @@ export function directFrameText (id: string, from: string | null, dataJson: stri
   return `{"type":"direct","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
 }
 
+export function readyFrameText (channel: string, connectionId: string, userId: string, expiresAt: number | null, recovered?: boolean): string {
+  return `{"type":"ready","channel":"${channel}","connectionId":"${connectionId}","userId":${JSON.stringify(userId)},"expiresAt":${expiresAt ?? 'null'}${recovered === undefined ? '' : `,"recovered":${recovered}`}}`
+}
+
 export function presenceFrameText (channel: string, event: 'join' | 'leave', userId: string): string {
   return `{"type":"presence","channel":"${channel}","event":"${event}","userId":${JSON.stringify(userId)}}`
 }

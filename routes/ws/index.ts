@@ -30,7 +30,14 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     method: 'GET',
     url: '/ws/:channel',
-    config: { rateLimit: { max: app.config.wsUpgradeRate, timeWindow: 60_000 } },
+    config: {
+      rateLimit: {
+        max: app.config.wsUpgradeRate,
+        timeWindow: 60_000,
+        // an accepted upgrade answers 101 and cannot carry them; a refusal still gets Retry-After
+        addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false }
+      }
+    },
     schema: {
       tags: ['websocket'],
       summary: 'Open a WebSocket on a channel (upgrade). Every refusal is an HTTP error before any socket opens.',
