@@ -178,6 +178,7 @@ export class Hub implements EngineListener {
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
+    if (ws.listenerCount('error') === 0) ws.on('error', onSocketError)
     this.#all.add(conn)
     let mine = this.#byUser.get(conn.userId)
     if (mine === undefined) this.#byUser.set(conn.userId, (mine = new Set()))
@@ -219,6 +220,10 @@ export class Hub implements EngineListener {
 
   frame (conn: Connection, data: Buffer, isBinary: boolean): void {
     this.#o.onFrame(conn, data, isBinary)
+  }
+
+  socketError (conn: Connection, err: Error): void {
+    this.#o.log.debug({ err, connectionId: conn.id }, 'websocket error')
   }
 
   handleClose (conn: Connection, code: number): void {
@@ -392,6 +397,15 @@ function onMessage (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
 function onPong (this: TaggedSocket): void {
   const conn = this[kConn]
   if (conn !== undefined) conn.alive = true
+}
+
+/**
+ * The shared 'error' listener of every socket (logs at debug once the hub has it).
+ * ws reports protocol errors (1009, 1007, 1002) after it has sent the close frame itself.
+ */
+export function onSocketError (this: WebSocket, err: Error): void {
+  const conn = (this as TaggedSocket)[kConn]
+  conn?.hub?.socketError(conn, err)
 }
 
 function onClose (this: TaggedSocket, code: number): void {
