@@ -139,12 +139,11 @@ export class Gatecast {
     return ctx.data
   }
 
-  async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null): Promise<string> {
+  async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts = this.rules.resolve(channel)): Promise<string> {
     if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
     if (this.#publishHooks.length > 0) data = await this.#runPublishHooks({ channel, data, userId, connectionId })
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
-    const opts = this.rules.resolve(channel)
     const id = await this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
     if (connectionId === null) this.#metrics.publishedByApi.inc()
     else this.#metrics.publishedByClient.inc()
@@ -349,7 +348,7 @@ export class Gatecast {
 
   async #clientPublish (conn: Connection, frame: PublishFrame): Promise<void> {
     if (!conn.opts.publish) throw new GatecastError(403, 'forbidden', 'clients may not publish on this channel')
-    const id = await this.#publish(conn.channel, frame.data, conn.userId, conn.id)
+    const id = await this.#publish(conn.channel, frame.data, conn.userId, conn.id, conn.opts)
     if (frame.ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(frame.ref)},"id":"${id}"}`)
   }
 

@@ -81,7 +81,7 @@ export class Connection {
   /** ws's sender, whose idle state allows the direct write (set with raw) */
   sender: WsSender | null = null
   corked = false
-  /** bytes written while corked in this turn: not yet offered to the kernel, so no backlog yet */
+  /** bytes written since the socket was corked: not yet offered to the kernel, so no backlog yet */
   corkedBytes = 0
 
   constructor (init: { id: string, ws: WebSocket, userId: string, channel: string, opts: ChannelOptions, remoteAddress: string, jti?: string, expiresAt?: number, burst: number }) {
@@ -115,7 +115,7 @@ export class Hub implements EngineListener {
   readonly #all = new Set<Connection>()
   // every joiner awaits the channel's one subscription, also while it is in flight
   readonly #subscriptions = new Map<string, Promise<void>>()
-  // sockets corked in this event-loop turn, uncorked together at its end
+  // sockets corked while the current I/O callback runs, uncorked together once it is done (a microtask)
   readonly #corked: Connection[] = []
   readonly #uncorkAll = (): void => {
     const list = this.#corked.splice(0)
@@ -242,15 +242,20 @@ export class Hub implements EngineListener {
   }
 
   /**
-   * Writes a ready-made frame. The socket stays corked until the end of the
-   * event-loop turn, so frames that arrive together leave in one write.
+   * Writes a ready-made frame. The socket stays corked until the I/O callback
+   * that produced the frame is done (a microtask), so the frames of one read —
+   * several publishes in one TCP segment, one Redis reply carrying many
+   * messages — leave in one write, and a lone frame is not held behind the
+   * rest of the event-loop turn.
    */
   #write (conn: Connection, framed: Buffer): void {
     if (conn.closing) return
     const raw = conn.raw
     const sender = conn.sender
+    let buffered: number
     if (raw === null || sender === null || sender._state !== 0 || sender._queue?.length !== 0 || conn.ws.readyState !== 1) {
       conn.ws.send(payloadOf(framed), TEXT)
+      buffered = conn.ws.bufferedAmount
     } else {
       if (!conn.corked) {
         conn.corked = true
@@ -259,11 +264,13 @@ export class Hub implements EngineListener {
       }
       raw.write(framed)
       conn.corkedBytes += framed.length
+      // ws's bufferedAmount, less its sender's queue, which is empty while the sender is idle
+      buffered = raw.writableLength
     }
     conn.framesOut++
     this.#o.metrics.framesOut++
-    if (conn.ws.bufferedAmount > this.#o.sendBuffer) {
-      // what waits for this turn's flush is no backlog yet: offer it to the kernel, then judge
+    if (buffered > this.#o.sendBuffer) {
+      // what waits for the pending flush is no backlog yet: offer it to the kernel, then judge
       if (conn.corkedBytes > 0 && raw !== null) {
         raw.uncork()
         raw.cork()

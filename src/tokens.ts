@@ -36,19 +36,19 @@ type Warn = (msg: string) => void
 
 // An issuer's tokens share a handful of header segments ({alg, typ, kid}), so decoded
 // headers are kept; the bound caps what a stream of made-up headers can hold.
-const headers = new Map<string, Readonly<Record<string, unknown>>>()
+const decodedHeaders = new Map<string, Readonly<Record<string, unknown>>>()
 const MAX_HEADERS = 64
 
 /** The JOSE header alone: the algorithm and key are settled before the payload is decoded (by the verifier). */
 function headerOf (token: string): Readonly<Record<string, unknown>> {
   const dot = token.indexOf('.')
   const segment = dot > 0 ? token.slice(0, dot) : ''
-  const known = headers.get(segment)
+  const known = decodedHeaders.get(segment)
   if (known !== undefined) return known
   const header: unknown = segment === '' ? null : JSON.parse(Buffer.from(segment, 'base64url').toString())
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new GatecastError(401, 'token_invalid', 'malformed token')
-  if (headers.size >= MAX_HEADERS) headers.clear()
-  headers.set(segment, Object.freeze(header as Record<string, unknown>))
+  if (decodedHeaders.size >= MAX_HEADERS) decodedHeaders.clear()
+  decodedHeaders.set(segment, Object.freeze(header as Record<string, unknown>))
   return header as Record<string, unknown>
 }
 
@@ -345,6 +345,9 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
 const BEARER_RE = /^Bearer\s+(\S+)$/i
 
 /** The parts of a request a token can come from, so routes need not keep the request. */
+const queryValues = (v: unknown): string[] =>
+  typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : []
+
 export interface TokenSources {
   authorization?: string
   protocol?: string | string[]
@@ -356,9 +359,6 @@ export interface TokenSources {
  * subprotocol, `?token=`, `?Authorization=`. Tokens found in more than one
  * place must agree.
  */
-const queryValues = (v: unknown): string[] =>
-  typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : []
-
 export function extractToken (src: TokenSources): string | null {
   const found: string[] = []
   if (typeof src.authorization === 'string') {

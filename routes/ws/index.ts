@@ -89,7 +89,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         throw err
       }
     },
-    // corked until the hub's end-of-turn flush: the 101 response and `ready` leave in one write
+    // corked until the end of this turn (the hub uncorks it): the 101 response and `ready` leave in one write
     preHandler: (req, _reply, done) => {
       if (req.ws) req.raw.socket?.cork()
       done()
