@@ -444,6 +444,11 @@ export interface RoomsParams {
   rate: number
   /** seconds of publishing */
   seconds: number
+  /**
+   * publishes of one room sent back to back (from different members): 1 spreads
+   * consecutive publishes over the rooms, P makes a room's members publish together
+   */
+  together: number
 }
 
 /** R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency. */
@@ -468,6 +473,15 @@ export async function rooms (target: Target, p: RoomsParams): Promise<Result> {
     if (nLat < lat.length) lat[nLat++] = performance.now() - d.t
     if (++delivered === expected) phase.done()
   }
+  // publish n: groups of `together` go to one room, rooms in turn, members of a room in turn
+  // (member j is in room j % R); with together = 1 this is simply member n % members
+  const k = Math.max(1, Math.min(p.p, Math.round(p.together)))
+  const publisherOf = (n: number): number => {
+    const group = Math.floor(n / k)
+    const room = group % p.r
+    const member = (Math.floor(group / p.r) * k + n % k) % p.p
+    return room + member * p.r
+  }
   const prefix = `room-${randomBytes(3).toString('hex')}-`
   let clients: Client[] = []
   let ticker: NodeJS.Timeout | undefined
@@ -491,7 +505,7 @@ export async function rooms (target: Target, p: RoomsParams): Promise<Result> {
       const now = performance.now()
       const due = Math.min(total, Math.floor((now - t0) * totalRate / 1000) + 1)
       while (sent < due) {
-        clients[sent % members].publish({ t: performance.now() })
+        clients[publisherOf(sent)].publish({ t: performance.now() })
         sent++
       }
       if (sent >= total) {

@@ -36,21 +36,21 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
   full: {
     handshake: { n: 1500, k: 50 },
     fanout: { s: 500, m: 600, w: 16 },
-    rooms: { r: 50, p: 10, rate: 4, seconds: 6 },
+    rooms: { r: 50, p: 10, rate: 4, seconds: 6, together: 1 },
     idle: { n: 4000, settleMs: 400 },
     rounds: 3
   },
   quick: {
     handshake: { n: 400, k: 25 },
     fanout: { s: 100, m: 400, w: 16 },
-    rooms: { r: 20, p: 5, rate: 10, seconds: 2 },
+    rooms: { r: 20, p: 5, rate: 10, seconds: 2, together: 1 },
     idle: { n: 1000, settleMs: 300 },
     rounds: 1
   },
   tiny: {
     handshake: { n: 20, k: 5 },
     fanout: { s: 10, m: 30, w: 4 },
-    rooms: { r: 3, p: 3, rate: 10, seconds: 0.5 },
+    rooms: { r: 3, p: 3, rate: 10, seconds: 0.5, together: 1 },
     idle: { n: 700, settleMs: 100 },
     rounds: 1
   }
@@ -102,7 +102,7 @@ function titles (z: Sizes): ScenarioTitles {
   return {
     handshake: `Handshake — ${z.handshake.n} connects with a token, ${z.handshake.k} in flight`,
     fanout: `Fan-out — 1 channel, ${z.fanout.s} subscribers, ${z.fanout.m} messages from one of them, ≤ ${z.fanout.w} in flight`,
-    rooms: `Rooms — ${z.rooms.r} channels × ${z.rooms.p} members, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s`,
+    rooms: `Rooms — ${z.rooms.r} channels × ${z.rooms.p} members, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s${z.rooms.together > 1 ? `, ${z.rooms.together} publishes of one room back to back` : ''}`,
     idle: `Idle memory — ${z.idle.n} idle sockets`,
     cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes'
   }

@@ -81,7 +81,7 @@ export class Connection {
   /** ws's sender, whose idle state allows the direct write (set with raw) */
   sender: WsSender | null = null
   corked = false
-  /** bytes written since the socket was corked: not yet offered to the kernel, so no backlog yet */
+  /** bytes written while corked in this turn: not yet offered to the kernel, so no backlog yet */
   corkedBytes = 0
 
   constructor (init: { id: string, ws: WebSocket, userId: string, channel: string, opts: ChannelOptions, remoteAddress: string, jti?: string, expiresAt?: number, burst: number }) {
@@ -115,7 +115,7 @@ export class Hub implements EngineListener {
   readonly #all = new Set<Connection>()
   // every joiner awaits the channel's one subscription, also while it is in flight
   readonly #subscriptions = new Map<string, Promise<void>>()
-  // sockets corked while the current I/O callback runs, uncorked together once it is done (a microtask)
+  // sockets corked in this event-loop turn, uncorked together at its end
   readonly #corked: Connection[] = []
   readonly #uncorkAll = (): void => {
     const list = this.#corked.splice(0)
@@ -242,11 +242,13 @@ export class Hub implements EngineListener {
   }
 
   /**
-   * Writes a ready-made frame. The socket stays corked until the I/O callback
-   * that produced the frame is done (a microtask), so the frames of one read —
-   * several publishes in one TCP segment, one Redis reply carrying many
-   * messages — leave in one write, and a lone frame is not held behind the
-   * rest of the event-loop turn.
+   * Writes a ready-made frame. The socket stays corked until the end of the
+   * event-loop turn, so frames that arrive together — several publishes in one
+   * read, publishes from many sockets in one poll phase, one Redis reply
+   * carrying many messages — leave in one write. (Flushing after each I/O
+   * callback instead measured the same when publishes are spread out, and lost
+   * all batching when a room's members publish together: 1.03× ws CPU per
+   * delivery against 0.62×; docs/benchmarks.md.)
    */
   #write (conn: Connection, framed: Buffer): void {
     if (conn.closing) return
@@ -260,7 +262,7 @@ export class Hub implements EngineListener {
       if (!conn.corked) {
         conn.corked = true
         raw.cork()
-        if (this.#corked.push(conn) === 1) queueMicrotask(this.#uncorkAll)
+        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
       }
       raw.write(framed)
       conn.corkedBytes += framed.length
@@ -270,7 +272,7 @@ export class Hub implements EngineListener {
     conn.framesOut++
     this.#o.metrics.framesOut++
     if (buffered > this.#o.sendBuffer) {
-      // what waits for the pending flush is no backlog yet: offer it to the kernel, then judge
+      // what waits for this turn's flush is no backlog yet: offer it to the kernel, then judge
       if (conn.corkedBytes > 0 && raw !== null) {
         raw.uncork()
         raw.cork()
