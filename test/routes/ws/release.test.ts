@@ -1,14 +1,17 @@
-// An open socket must not keep the HTTP request that opened it alive: with
-// thousands of idle sockets, the upgrade's IncomingMessage, ServerResponse and
-// Fastify request/reply would be most of the memory per socket.
+// What an accepted upgrade leaves behind and how it goes out. An open socket
+// must not keep the HTTP request that opened it alive (with thousands of idle
+// sockets, the upgrade's IncomingMessage, ServerResponse and Fastify
+// request/reply would be most of the memory per socket), and the 101 response
+// and `ready` leave in one write (one system call per accepted connection).
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type { WebSocket as ServerSocket } from 'ws'
 import WebSocket from 'ws'
 import { connect } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, start } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, start, waitFor } from '../../helpers/ws-extra.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -42,4 +45,22 @@ t.test('once a socket is open, its upgrade request and response can be collected
   clients[0].send({ type: 'publish', data: { hello: 1 } })
   for (const c of clients) t.same((await c.nextOfType('message')).data, { hello: 1 })
   for (const c of clients) t.equal(c.ws.readyState, WebSocket.OPEN)
+})
+
+t.test('the 101 response waits, corked, for ready to join it in one write', async t => {
+  const a = await start(t)
+  const seen: Array<{ corked: number, pending: number, tcp: Socket }> = []
+  // ws emits 'connection' right after writing the 101 head to the TCP socket
+  a.app.websocketServer.on('connection', (_ws: ServerSocket, req: IncomingMessage) => {
+    seen.push({ corked: req.socket.writableCorked, pending: req.socket.writableLength, tcp: req.socket })
+  })
+  const c = await connect(`${a.ws}/ws/chat`, bearer(a.token({ sub: 'alice' })))
+  closeAtEnd(t, c)
+  t.equal(c.frames[0]?.type, 'ready', 'ready arrived')
+  t.equal(seen.length, 1)
+  const s = seen[0]
+  t.ok(s !== undefined && s.corked > 0, 'the socket was corked when the 101 was written')
+  t.ok(s !== undefined && s.pending > 100, `the 101 head was held in the socket, not yet written (${s?.pending ?? 0} bytes)`)
+  await waitFor(() => s?.tcp.writableCorked === 0 && s.tcp.writableLength === 0, 2000, 'the socket uncorked and drained after the turn')
+  t.pass('uncorked and drained once the turn ended')
 })
