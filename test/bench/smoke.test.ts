@@ -50,7 +50,9 @@ test('npm run bench -- --tiny: every server produces every number', async (t) =>
     }
     const idle = out.summaries.find(x => x.server === server && x.scenario === 'idle')
     t.ok(idle?.complete, `${server} idle complete`)
-    t.ok(positive(idle?.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
+    // a number, not a judgement: at 700 sockets of ≈ 4 KB, RSS noise (heap shrinking after
+    // the GCs) can outweigh the sockets, so the difference may come out at or below zero
+    t.ok(typeof idle?.rssKbPerConn === 'number' && Number.isFinite(idle.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
   }
   t.equal(out.results.length, 12, 'one measurement per server and scenario')
   t.match(stdout, /### Ratios to bare ws/)
