@@ -171,10 +171,6 @@ export class Hub implements EngineListener {
       conn.raw = internals._socket
       conn.sender = sender
     }
-    // the upgrade route corks the socket before the 101 goes out: uncorked at the end of
-    // this turn, so `ready` joins the 101 when the engine answers within the turn (in-process)
-    const socket = internals._socket
-    if (socket !== undefined && socket.writableCorked > 0 && this.#upgraded.push(socket) === 1) setImmediate(this.#uncorkUpgraded)
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
@@ -183,6 +179,15 @@ export class Hub implements EngineListener {
     let mine = this.#byUser.get(conn.userId)
     if (mine === undefined) this.#byUser.set(conn.userId, (mine = new Set()))
     mine.add(conn)
+  }
+
+  /**
+   * Uncorks a freshly upgraded TCP socket at the end of this turn (with every other
+   * one of the turn), so what is written meanwhile — `ready`, when the engine answers
+   * within the turn — leaves in the same write as the 101 head.
+   */
+  uncorkLater (socket: import('node:net').Socket): void {
+    if (this.#upgraded.push(socket) === 1) setImmediate(this.#uncorkUpgraded)
   }
 
   /** Puts the socket on its channel; resolves once this node receives the channel's deliveries. */

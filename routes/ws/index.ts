@@ -89,13 +89,16 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         throw err
       }
     },
-    // corked until the end of this turn (the hub uncorks it): the 101 response and `ready` leave in one write
+    // corked until the end of this turn (wsHandler has the hub uncork it): the 101 response and `ready` leave in one write
     preHandler: (req, _reply, done) => {
       if (req.ws) req.raw.socket?.cork()
       done()
     },
     handler: async () => { throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket') },
     wsHandler: (socket, req) => {
+      // first, so that nothing below can leave the socket corked
+      const tcp = req.raw.socket as Socket | null | undefined
+      if (tcp != null && tcp.writableCorked > 0) app.gatecast.hub.uncorkLater(tcp)
       const admission = req.admission
       req.admission = null
       if (admission === null) {
@@ -103,7 +106,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         return
       }
       app.metrics.upgradesAccepted.inc()
-      releaseUpgrade(socket, req.raw.socket)
+      releaseUpgrade(socket, tcp)
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
         socket.close(1011, 'internal error')
