@@ -13,7 +13,7 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
+import { DEFAULT_SERVERS, SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
 import {
   fanout, handshake, idle, rooms,
   type FanoutParams, type HandshakeParams, type IdleParams, type Result, type RoomsParams, type ScenarioName, type Target
@@ -63,7 +63,8 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
   --quick                 small sizes, 1 round (under a minute)
   --tiny                  minimal sizes (the smoke test)
   --rounds N              rounds of A B C (default 3; 1 with --quick/--tiny)
-  --only LIST             servers: gatecast,ws,socketio (default all)
+  --only LIST             servers: gatecast,ws,socketio,fastify (default gatecast,ws,socketio;
+                          fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else)
   --scenarios LIST        handshake,fanout,rooms,idle,cluster (default all; cluster needs --redis)
   --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
   --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
@@ -246,7 +247,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     rooms: t => rooms(t, z.rooms),
     idle: t => idle(t, z.idle)
   }
-  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio' }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify' }
 
   try {
     for (let round = 1; round <= z.rounds; round++) {
@@ -359,7 +360,7 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
   if (scenarios.includes('cluster') && values.scenarios !== undefined && redisUrl === undefined) throw new Error('the cluster scenario needs --redis')
   return {
     sizes,
-    servers: list(values.only, SERVER_KINDS, 'server') ?? [...SERVER_KINDS],
+    servers: list(values.only, SERVER_KINDS, 'server') ?? [...DEFAULT_SERVERS],
     scenarios,
     redisUrl,
     cpuProfDir: values['cpu-prof'],

@@ -9,7 +9,8 @@ import type { FromServer, ServerKind, ServerOptions, ToServer } from './common.t
 const FILES: Record<ServerKind, string> = {
   gatecast: 'gatecast.js',
   ws: 'bare-ws.js',
-  socketio: 'socketio.js'
+  socketio: 'socketio.js',
+  fastify: 'fastify-ws.js'
 }
 
 const children = new Set<ChildProcess>()

@@ -1,0 +1,88 @@
+// The Fastify floor: what routing an upgrade through Fastify costs before any
+// Gatecast feature. Fastify 5 and @fastify/websocket with no other plugin and no
+// logger; the route's onRequest hook verifies the same HS256 token with fast-jwt
+// (a refusal is an HTTP error, no socket), and the wsHandler does what the bare
+// ws server does: a Map of Sets of sockets per channel, `ready`, then each
+// publish serialised once and sent to every socket of the channel.
+// Opt-in: `--only gatecast,ws,fastify`.
+import { randomUUID } from 'node:crypto'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import { createVerifier } from 'fast-jwt'
+import type { WebSocket } from 'ws'
+import { CHANNEL_RE } from '../common.ts'
+import { portOf, runServer } from './harness.ts'
+
+interface Room {
+  sockets: Set<WebSocket>
+  seq: number
+}
+
+class Refused extends Error {
+  constructor (readonly statusCode: number, readonly code: string) { super(code) }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    floorIdentity: { userId: string, exp: number | null } | null
+  }
+}
+
+runServer(async (opts) => {
+  const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
+  const rooms = new Map<string, Room>()
+  const app = Fastify({ logger: false })
+  await app.register(websocket, { options: { perMessageDeflate: false, clientTracking: false, maxPayload: 65536 } })
+  app.decorateRequest('floorIdentity', null)
+  app.setErrorHandler((err: { statusCode?: number, code?: string }, _req, reply) => {
+    return reply.code(err.statusCode ?? 500).send({ statusCode: err.statusCode ?? 500, code: err.code ?? 'internal' })
+  })
+
+  app.route({
+    method: 'GET',
+    url: '/ws/:channel',
+    onRequest: async (req) => {
+      const channel = (req.params as { channel: string }).channel
+      if (!CHANNEL_RE.test(channel)) throw new Refused(400, 'bad_channel')
+      const auth = req.headers.authorization
+      if (auth === undefined || !auth.startsWith('Bearer ')) throw new Refused(401, 'token_missing')
+      let claims: { sub?: unknown, exp?: number }
+      try {
+        claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
+      } catch {
+        throw new Refused(401, 'token_invalid')
+      }
+      if (typeof claims.sub !== 'string') throw new Refused(401, 'token_invalid')
+      req.floorIdentity = { userId: claims.sub, exp: claims.exp ?? null }
+    },
+    handler: async () => { throw new Refused(426, 'upgrade_required') },
+    wsHandler: (ws, req) => {
+      const identity = req.floorIdentity
+      if (identity === null) return ws.terminate()
+      const channel = (req.params as { channel: string }).channel
+      let room = rooms.get(channel)
+      if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
+      const joined = room
+      joined.sockets.add(ws)
+      ws.send(JSON.stringify({ type: 'ready', channel, connectionId: randomUUID(), userId: identity.userId, expiresAt: identity.exp }))
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) return
+        let frame: { type?: unknown, data?: unknown }
+        try {
+          frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
+        } catch {
+          return
+        }
+        if (frame === null || frame.type !== 'publish') return
+        const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: identity.userId, data: frame.data, ts: Date.now() })
+        for (const s of joined.sockets) s.send(text)
+      })
+      ws.on('close', () => {
+        joined.sockets.delete(ws)
+        if (joined.sockets.size === 0 && rooms.get(channel) === joined) rooms.delete(channel)
+      })
+    }
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return { port: portOf(app.server.address()) }
+})
