@@ -4,18 +4,13 @@
 // per channel, and each publish is serialised once and sent to every socket
 // of the channel. Same frames as Gatecast: `ready` first, then `message`
 // frames with an id. Written the way a user of `ws` would write it.
-import { randomUUID } from 'node:crypto'
 import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
 import { portOf, runServer } from './harness.ts'
-
-interface Room {
-  sockets: Set<WebSocket>
-  seq: number
-}
+import { joinRoom, type Room } from './rooms.ts'
 
 function refuse (socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
@@ -49,30 +44,7 @@ runServer(async (opts) => {
       return refuse(socket, 401, 'token_invalid', 'invalid token')
     }
 
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      let room = rooms.get(channel)
-      if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
-      const joined = room
-      joined.sockets.add(ws)
-      ws.send(JSON.stringify({ type: 'ready', channel, connectionId: randomUUID(), userId, expiresAt: exp }))
-      ws.on('error', () => {})
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) return
-        let frame: { type?: unknown, data?: unknown }
-        try {
-          frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
-        } catch {
-          return
-        }
-        if (frame === null || frame.type !== 'publish') return
-        const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: userId, data: frame.data, ts: Date.now() })
-        for (const s of joined.sockets) s.send(text)
-      })
-      ws.on('close', () => {
-        joined.sockets.delete(ws)
-        if (joined.sockets.size === 0 && rooms.get(channel) === joined) rooms.delete(channel)
-      })
-    })
+    wss.handleUpgrade(req, socket, head, (ws) => { joinRoom(rooms, channel, ws, userId, exp) })
   })
 
   await new Promise<void>((resolve, reject) => {

@@ -2,21 +2,14 @@
 // Gatecast feature. Fastify 5 and @fastify/websocket with no other plugin and no
 // logger; the route's onRequest hook verifies the same HS256 token with fast-jwt
 // (a refusal is an HTTP error, no socket), and the wsHandler does what the bare
-// ws server does: a Map of Sets of sockets per channel, `ready`, then each
-// publish serialised once and sent to every socket of the channel.
+// ws server does (rooms.ts).
 // Opt-in: `--only gatecast,ws,fastify`.
-import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { createVerifier } from 'fast-jwt'
-import type { WebSocket } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
 import { portOf, runServer } from './harness.ts'
-
-interface Room {
-  sockets: Set<WebSocket>
-  seq: number
-}
+import { joinRoom, type Room } from './rooms.ts'
 
 class Refused extends Error {
   constructor (readonly statusCode: number, readonly code: string) { super(code) }
@@ -59,28 +52,7 @@ runServer(async (opts) => {
     wsHandler: (ws, req) => {
       const identity = req.floorIdentity
       if (identity === null) return ws.terminate()
-      const channel = (req.params as { channel: string }).channel
-      let room = rooms.get(channel)
-      if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
-      const joined = room
-      joined.sockets.add(ws)
-      ws.send(JSON.stringify({ type: 'ready', channel, connectionId: randomUUID(), userId: identity.userId, expiresAt: identity.exp }))
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) return
-        let frame: { type?: unknown, data?: unknown }
-        try {
-          frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
-        } catch {
-          return
-        }
-        if (frame === null || frame.type !== 'publish') return
-        const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: identity.userId, data: frame.data, ts: Date.now() })
-        for (const s of joined.sockets) s.send(text)
-      })
-      ws.on('close', () => {
-        joined.sockets.delete(ws)
-        if (joined.sockets.size === 0 && rooms.get(channel) === joined) rooms.delete(channel)
-      })
+      joinRoom(rooms, (req.params as { channel: string }).channel, ws, identity.userId, identity.exp)
     }
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
