@@ -126,11 +126,6 @@ export class Hub implements EngineListener {
     }
   }
 
-  readonly #upgraded: Array<import('node:net').Socket> = []
-  readonly #uncorkUpgraded = (): void => {
-    for (const socket of this.#upgraded.splice(0)) socket.uncork()
-  }
-
   readonly #o: HubOptions
   readonly #timers: NodeJS.Timeout[] = []
 
@@ -171,6 +166,18 @@ export class Hub implements EngineListener {
       conn.raw = internals._socket
       conn.sender = sender
     }
+    // the upgrade route corked the socket before the 101 went out: it joins this turn's
+    // corked sockets as if #write had corked it, so `ready` leaves in the same write and
+    // the slow-consumer check can flush it
+    const socket = internals._socket
+    if (socket !== undefined && socket.writableCorked > 0) {
+      if (conn.raw === null) {
+        socket.uncork()
+      } else {
+        conn.corked = true
+        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+      }
+    }
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
@@ -179,15 +186,6 @@ export class Hub implements EngineListener {
     let mine = this.#byUser.get(conn.userId)
     if (mine === undefined) this.#byUser.set(conn.userId, (mine = new Set()))
     mine.add(conn)
-  }
-
-  /**
-   * Uncorks a freshly upgraded TCP socket at the end of this turn (with every other
-   * one of the turn), so what is written meanwhile — `ready`, when the engine answers
-   * within the turn — leaves in the same write as the 101 head.
-   */
-  uncorkLater (socket: import('node:net').Socket): void {
-    if (this.#upgraded.push(socket) === 1) setImmediate(this.#uncorkUpgraded)
   }
 
   /** Puts the socket on its channel; resolves once this node receives the channel's deliveries. */

@@ -171,6 +171,25 @@ t.test('history TTL (namespace historyTtl: 1): recovered:false once the missed m
   t.equal((await other.next()).id, plain[1])
 })
 
+t.test('client publishes keep the namespace history size (historySize: 2)', async t => {
+  const app = await startApp(t, { config: { channels: { brief: { historySize: 2 } } }, verifyCredentials: noUsersFile })
+  const pub = await open(app, 'brief:2')
+  t.teardown(() => pub.ws.terminate())
+  await ready(pub)
+  const ids: string[] = []
+  for (let i = 1; i <= 4; i++) {
+    pub.send({ type: 'publish', data: i, ref: i })
+    ids.push(String((await pub.nextOfType('ack')).id))
+  }
+  const kept = await open(app, 'brief:2', ids[1])
+  t.teardown(() => kept.ws.terminate())
+  t.equal((await ready(kept)).recovered, true, 'the last two are kept')
+  t.same([(await kept.next()).id, (await kept.next()).id], ids.slice(2))
+  const lost = await open(app, 'brief:2', ids[0])
+  t.teardown(() => lost.ws.terminate())
+  t.equal((await ready(lost)).recovered, false, 'the second one was trimmed: no partial replay')
+})
+
 t.test('RACE: a client cycling with since while a publisher never stops gets every id exactly once, in order', async t => {
   const app = await startApp(t, { config: { historySize: 100_000, wsMessageRate: 10_000 }, verifyCredentials: noUsersFile })
   const received: string[] = []

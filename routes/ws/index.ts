@@ -89,16 +89,15 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         throw err
       }
     },
-    // corked until the end of this turn (wsHandler has the hub uncork it): the 101 response and `ready` leave in one write
+    // corked until the end of this turn (the hub uncorks it with the sockets it corked itself):
+    // the 101 response and `ready` leave in one write
     preHandler: (req, _reply, done) => {
-      if (req.ws) req.raw.socket?.cork()
+      req.raw.socket?.cork()
       done()
     },
     handler: async () => { throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket') },
     wsHandler: (socket, req) => {
-      // first, so that nothing below can leave the socket corked
       const tcp = req.raw.socket as Socket | null | undefined
-      if (tcp != null && tcp.writableCorked > 0) app.gatecast.hub.uncorkLater(tcp)
       const admission = req.admission
       req.admission = null
       if (admission === null) {
@@ -109,6 +108,9 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
       releaseUpgrade(socket, tcp)
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
+        // a setup that failed before the hub took the socket would leave the preHandler's cork;
+        // once the hub has it, one more uncork only flushes early
+        if (tcp != null && tcp.writableCorked > 0) tcp.uncork()
         socket.close(1011, 'internal error')
       })
     }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MAX_DATA_DEPTH, parseClientFrame, withinDepth } from '../../src/protocol.ts'
+import { MAX_DATA_DEPTH, parseClientFrame, readyFrameText, withinDepth } from '../../src/protocol.ts'
 import { startApp, api } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 
@@ -10,6 +10,19 @@ t.test('withinDepth', async t => {
   t.ok(withinDepth(nest(MAX_DATA_DEPTH)))
   t.notOk(withinDepth(nest(MAX_DATA_DEPTH + 1)))
   t.notOk(withinDepth(nest(100_000)), 'no stack overflow on absurd depth')
+})
+
+t.test('readyFrameText is the JSON of the ready frame, with or without recovered', async t => {
+  for (const userId of ['alice', 'a"b\\c', 'line\u2028sep', '42']) {
+    for (const expiresAt of [null, 1_900_000_000]) {
+      for (const recovered of [undefined, true, false]) {
+        const text = readyFrameText('room:1#a,b', 'c0ffee', userId, expiresAt, recovered)
+        const expected = { type: 'ready', channel: 'room:1#a,b', connectionId: 'c0ffee', userId, expiresAt, ...(recovered === undefined ? {} : { recovered }) }
+        t.same(JSON.parse(text), expected)
+        t.equal(text, JSON.stringify(expected), 'same bytes as JSON.stringify')
+      }
+    }
+  }
 })
 
 t.test('parseClientFrame reports the field that is wrong', async t => {

@@ -138,6 +138,10 @@ t.test('429 upgrade rate (wsUpgradeRate: 3 per minute per IP)', async t => {
   closeAtEnd(t, ...clients)
   const res = await expectRefused(t, a, `${a.ws}/ws/chat`, bearer(tok), 429, 'rate_limited', '4th upgrade')
   t.ok(res.headers['retry-after'] !== undefined, 'Retry-After header present')
+  // below the limit nothing is computed for headers a 101 cannot carry, refusals included
+  const below = await start(t, { wsUpgradeRate: 3 })
+  const refused = await expectRefused(t, below, `${below.ws}/ws/chat`, {}, 401, 'token_missing', 'refused below the upgrade limit')
+  t.equal(refused.headers['x-ratelimit-remaining'], undefined, 'no x-ratelimit-remaining on it')
   // another user from the same IP is limited too: the limit is per IP
   await expectRefused(t, a, `${a.ws}/ws/other`, bearer(a.token({ sub: 'bob' })), 429, 'rate_limited', 'other user, same IP')
   // the open sockets are unaffected

@@ -16,6 +16,10 @@ t.test('401 matrix with HS256 configured', async t => {
   await expectRefused(t, a, url, {}, 401, 'token_missing', 'missing')
   await expectRefused(t, a, url, bearer('garbage'), 401, 'token_invalid', 'garbage')
   await expectRefused(t, a, url, bearer('aaa.bbb.ccc'), 401, 'token_invalid', 'three garbage parts')
+  for (const header of [null, [], 5, 'HS256']) {
+    const res = await expectRefused(t, a, url, bearer(`${b64url(JSON.stringify(header))}.${b64url(claims('alice'))}.sig`), 401, 'token_invalid', `header ${JSON.stringify(header)}`)
+    t.equal(res.body?.message, 'malformed token')
+  }
   await expectRefused(t, a, url, bearer(good.slice(0, good.length - 8)), 401, 'token_invalid', 'truncated signature')
   await expectRefused(t, a, url, bearer(good.slice(0, good.lastIndexOf('.'))), 401, 'token_invalid', 'no signature part')
   await expectRefused(t, a, url, bearer(signJwt(claims('alice'), { key: 'another-secret-that-is-long-enough-0123456789' })), 401, 'token_invalid', 'wrong secret')

@@ -27,6 +27,7 @@ t.test('a frame larger than wsMaxPayload closes 1009; one at the limit is fine',
   c.send(JSON.stringify({ type: 'publish', data: 'x'.repeat(1100) }))
   const closed = await closedWithin(c, 3000)
   t.equal(closed.code, 1009, 'closed with 1009 (message too big)')
+  await waitFor(() => logLines(a.logs, 'websocket error').some(l => typeof l.connectionId === 'string'), 2000, "ws's error logged with the connection id")
   t.equal(c.frames.filter(f => f.type === 'message' && typeof f.data === 'string' && f.data.length > 1024).length, 0, 'the big frame was not published')
   await pingPong(other)
   t.equal(other.frames.filter(f => f.type === 'message').length, 1, 'the other socket only saw the frame that fit')

@@ -50,9 +50,12 @@ t.test('once a socket is open, its upgrade request and response can be collected
 t.test('the 101 response waits, corked, for ready to join it in one write', async t => {
   const a = await start(t)
   const seen: Array<{ corked: number, pending: number, tcp: Socket }> = []
+  const lateInTurn: Array<{ corked: number, pending: number }> = []
   // ws emits 'connection' right after writing the 101 head to the TCP socket
   a.app.websocketServer.on('connection', (_ws: ServerSocket, req: IncomingMessage) => {
     seen.push({ corked: req.socket.writableCorked, pending: req.socket.writableLength, tcp: req.socket })
+    // queued before the hub's end-of-turn uncork, so it runs just before it
+    setImmediate(() => lateInTurn.push({ corked: req.socket.writableCorked, pending: req.socket.writableLength }))
   })
   const c = await connect(`${a.ws}/ws/chat`, bearer(a.token({ sub: 'alice' })))
   closeAtEnd(t, c)
@@ -61,6 +64,22 @@ t.test('the 101 response waits, corked, for ready to join it in one write', asyn
   const s = seen[0]
   t.ok(s !== undefined && s.corked > 0, 'the socket was corked when the 101 was written')
   t.ok(s !== undefined && s.pending > 100, `the 101 head was held in the socket, not yet written (${s?.pending ?? 0} bytes)`)
+  const late = lateInTurn[0]
+  const readyBytes = 2 + Buffer.byteLength(JSON.stringify(c.frames[0]))
+  t.ok(late !== undefined && late.corked > 0, 'still corked at the end of the turn')
+  t.ok((late?.pending ?? 0) >= (s?.pending ?? 0) + readyBytes, `the 101 head and the whole ready frame wait together (${late?.pending ?? 0} ≥ ${s?.pending ?? 0} + ${readyBytes})`)
   await waitFor(() => s?.tcp.writableCorked === 0 && s.tcp.writableLength === 0, 2000, 'the socket uncorked and drained after the turn')
   t.pass('uncorked and drained once the turn ended')
+})
+
+t.test('a since replay larger than the send buffer reaches a reading client whole (the upgrade cork is flushed before judging)', async t => {
+  const a = await start(t, { wsSendBuffer: 64 * 1024, historySize: 100 })
+  const chunk = 'x'.repeat(4000)
+  const { id: first } = await a.app.gatecast.publish('chat', { n: 0, chunk })
+  for (let n = 1; n < 60; n++) await a.app.gatecast.publish('chat', { n, chunk })
+  const c = await connect(`${a.ws}/ws/chat?since=${encodeURIComponent(first)}`, bearer(a.token({ sub: 'alice' })))
+  closeAtEnd(t, c)
+  t.equal((await c.nextOfType('ready')).recovered, true)
+  for (let n = 1; n < 60; n++) t.equal((await c.nextOfType('message')).data.n, n, `replayed ${n}`)
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'not closed as a slow consumer')
 })

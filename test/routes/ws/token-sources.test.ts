@@ -98,6 +98,10 @@ t.test('two sources that disagree: 401, whichever pair', async t => {
   await expectRefused(t, a, `${url}?token=${alice}&token=${bob}`, {}, 401, 'token_invalid', '?token twice, different tokens')
   await expectRefused(t, a, `${url}?Authorization=${alice}&Authorization=${alice2}`, {}, 401, 'token_invalid', '?Authorization twice')
   await expectRefused(t, a, `${url}?token=${bob}&token=${bob}`, bearer(alice), 401, 'token_invalid', 'header vs ?token twice')
+  // identical copies are one token, wherever they come from
+  const same = await connect(`${url}?token=${alice}&token=${alice}`, bearer(alice))
+  t.equal((await same.nextOfType('ready')).userId, 'alice', 'header and ?token twice, all the same token: admitted')
+  same.ws.terminate()
 })
 
 t.test('an empty ?token= is refused with 401', async t => {
