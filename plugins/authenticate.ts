@@ -23,7 +23,7 @@ export default fp(async (app) => {
   const apiKey = app.config.apiKey === undefined ? null : digest(app.config.apiKey)
 
   async function authenticate (req: FastifyRequest): Promise<void> {
-    const token = extractToken({ authorization: req.headers.authorization, query: {} })
+    const token = extractToken({ authorization: req.raw.headersDistinct.authorization, query: {} })
     if (token === null) throw new GatecastError(401, 'token_missing', 'missing Bearer token')
     req.identity = await app.auth.verifyAccess(token)
   }

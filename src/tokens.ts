@@ -344,12 +344,14 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
 
 const BEARER_RE = /^Bearer\s+(\S+)$/i
 
-/** The parts of a request a token can come from, so routes need not keep the request. */
-const queryValues = (v: unknown): string[] =>
+/** one value, repeated values (an array), or none */
+const allValues = (v: unknown): string[] =>
   typeof v === 'string' ? [v] : Array.isArray(v) ? v.map(String) : []
 
+/** The parts of a request a token can come from, so routes need not keep the request. */
 export interface TokenSources {
-  authorization?: string
+  /** every value of the header (`req.raw.headersDistinct.authorization`) */
+  authorization?: string | readonly string[]
   protocol?: string | string[]
   query: Record<string, unknown>
 }
@@ -361,8 +363,10 @@ export interface TokenSources {
  */
 export function extractToken (src: TokenSources): string | null {
   const found: string[] = []
-  if (typeof src.authorization === 'string') {
-    const m = BEARER_RE.exec(src.authorization.trim())
+  // every Authorization header counts (Node keeps only the first in req.headers): two that
+  // differ are a conflict, not a choice, since a proxy may have read the other one
+  for (const h of allValues(src.authorization)) {
+    const m = BEARER_RE.exec(h.trim())
     if (m === null) throw new GatecastError(401, 'token_invalid', 'Authorization header must be "Bearer <token>"')
     found.push(m[1])
   }
@@ -374,8 +378,8 @@ export function extractToken (src: TokenSources): string | null {
     }
   }
   // a repeated query parameter arrives as an array: every copy counts, so two that differ conflict
-  for (const t of queryValues(src.query.token)) found.push(t)
-  for (const a of queryValues(src.query.Authorization)) {
+  for (const t of allValues(src.query.token)) found.push(t)
+  for (const a of allValues(src.query.Authorization)) {
     const m = BEARER_RE.exec(a.trim())
     found.push(m === null ? a.trim() : m[1])
   }

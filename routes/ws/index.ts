@@ -71,16 +71,12 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
       if (!req.ws) throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket')
       const query = req.query as Record<string, unknown>
       try {
-        // Node keeps the first of two Authorization headers; two are a conflict, not a choice
-        if (req.raw.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization').length > 1) {
-          throw new GatecastError(401, 'token_invalid', 'conflicting or empty tokens')
-        }
         app.shedLoad()
         req.admission = await app.gatecast.admit({
           channel: (req.params as { channel: string }).channel,
           since: sinceOf(query.since),
           origin: req.headers.origin,
-          tokens: { authorization: req.headers.authorization, protocol: req.headers['sec-websocket-protocol'], query },
+          tokens: { authorization: req.raw.headersDistinct.authorization, protocol: req.headers['sec-websocket-protocol'], query },
           remoteAddress: req.ip
         })
       } catch (err) {
