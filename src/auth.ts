@@ -34,11 +34,6 @@ export class AuthService {
     this.#lookupUser = users.lookupUser
   }
 
-  /** The signing and verification keys (kid rotation, JWKS). */
-  get keys (): TokenKeys {
-    return this.#keys
-  }
-
   /** Verifies signature, algorithm, key (kid), time claims, issuer/audience and revocation. */
   async verifyAccess (token: string): Promise<Identity> {
     let identity: Identity

@@ -70,6 +70,10 @@ const FRAME_ERROR_CODES = new Set<string>(['bad_request', 'forbidden', 'rate_lim
 // after this many invalid frames in a row a client is not confused, it is abusive
 const MAX_BAD_FRAMES = 50
 
+function checkDepth (data: unknown): void {
+  if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
+}
+
 export class Gatecast {
   readonly rules: ChannelRules
   readonly #engine: Engine
@@ -140,7 +144,7 @@ export class Gatecast {
   }
 
   async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts = this.rules.resolve(channel)): Promise<string> {
-    if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
+    checkDepth(data)
     if (this.#publishHooks.length > 0) data = await this.#runPublishHooks({ channel, data, userId, connectionId })
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
@@ -157,7 +161,7 @@ export class Gatecast {
   }
 
   #directFrame (data: unknown): string {
-    if (!withinDepth(data)) throw new GatecastError(400, 'bad_request', `data nests deeper than ${MAX_DATA_DEPTH} levels`)
+    checkDepth(data)
     return directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now())
   }
 
@@ -310,7 +314,6 @@ export class Gatecast {
   }
 
   #onFrame (conn: Connection, data: Buffer, isBinary: boolean): void {
-    this.#metrics.framesIn++
     const parsed = isBinary ? { ok: false as const, message: 'binary frames are not supported' } : parseClientFrame(data.toString())
     if (!parsed.ok) {
       if (++conn.badFrames >= MAX_BAD_FRAMES) this.#hub.close(conn, CloseCodes.policy, 'too many invalid frames')

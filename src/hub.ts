@@ -222,6 +222,7 @@ export class Hub implements EngineListener {
   }
 
   frame (conn: Connection, data: Buffer, isBinary: boolean): void {
+    this.#o.metrics.framesIn++
     this.#o.onFrame(conn, data, isBinary)
   }
 

@@ -21,10 +21,10 @@ export interface JwksOptions {
 /** A JWKS is a few KiB; anything much larger is not one. */
 const MAX_JWKS_BYTES = 512 * 1024
 
-export const jwksUnavailable = (): GatecastError =>
+const jwksUnavailable = (): GatecastError =>
   new GatecastError(401, 'jwks_unavailable', "the identity provider's keys (JWT_JWKS_URL) cannot be fetched right now")
 
-const unknownKid = (): GatecastError => new GatecastError(401, 'token_invalid', 'unknown signing key (kid)')
+export const unknownKid = (): GatecastError => new GatecastError(401, 'token_invalid', 'unknown signing key (kid)')
 
 /** The URL without credentials or query, for logs. */
 export function safeUrl (url: URL): string {

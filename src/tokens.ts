@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { ConfigError, MIN_PRODUCTION_SECRET_BYTES, type GatecastConfig, type JwtAlgorithm } from './config.ts'
 import { GatecastError, isGatecastError } from './errors.ts'
-import { publicPem, RemoteKeySet, safeUrl, type JwksOptions } from './jwks.ts'
+import { publicPem, RemoteKeySet, safeUrl, unknownKid, type JwksOptions } from './jwks.ts'
 
 export interface Identity {
   userId: string
@@ -53,7 +53,7 @@ function headerOf (token: string): Readonly<Record<string, unknown>> {
 }
 
 /** RFC 7638 JWK thumbprint (SHA-256, base64url) of a public key. */
-export function jwkThumbprint (key: KeyObject): string {
+function jwkThumbprint (key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' })
   // the required members only, in lexicographic order
   const members = jwk.kty === 'RSA'
@@ -69,7 +69,7 @@ export function jwkThumbprint (key: KeyObject): string {
  * RFC 7638 thumbprint (public keys) or of an HMAC-SHA256 of a fixed label keyed
  * with the secret (so the secret's plain hash is never published).
  */
-export function derivedKeyId (key: string | KeyObject): string {
+function derivedKeyId (key: string | KeyObject): string {
   if (typeof key === 'string') return createHmac('sha256', key).update('gatecast key id').digest('base64url').slice(0, 16)
   return jwkThumbprint(key).slice(0, 16)
 }
@@ -138,8 +138,6 @@ export const signingUnavailable = (): GatecastError =>
  */
 export class TokenKeys {
   readonly algorithm: JwtAlgorithm
-  /** `kid` of issued tokens; undefined when this server only verifies */
-  readonly keyId: string | undefined
   /** the JWKS of JWT_JWKS_URL, when configured */
   readonly remote: RemoteKeySet | undefined
   readonly #sign: Sign | undefined
@@ -148,9 +146,8 @@ export class TokenKeys {
   readonly #verifyOptions: Parameters<typeof createVerifier>[0]
   readonly #remoteVerifiers = new WeakMap<webcrypto.CryptoKey, Verify>()
 
-  constructor (o: { algorithm: JwtAlgorithm, keyId?: string, sign?: Sign, byKid: Map<string, Verify>, current?: Verify, remote?: RemoteKeySet, verifyOptions: Parameters<typeof createVerifier>[0] }) {
+  constructor (o: { algorithm: JwtAlgorithm, sign?: Sign, byKid: Map<string, Verify>, current?: Verify, remote?: RemoteKeySet, verifyOptions: Parameters<typeof createVerifier>[0] }) {
     this.algorithm = o.algorithm
-    this.keyId = o.sign !== undefined ? o.keyId : undefined
     this.#sign = o.sign
     this.#byKid = o.byKid
     this.#current = o.current
@@ -160,11 +157,6 @@ export class TokenKeys {
 
   get canSign (): boolean {
     return this.#sign !== undefined
-  }
-
-  /** kids accepted without asking the JWKS */
-  get localKeyIds (): string[] {
-    return [...this.#byKid.keys()]
   }
 
   /** A token for `payload` valid `ttlSeconds`, with `iat`, `exp`, `kid` and the configured `iss`/`aud`. */
@@ -183,7 +175,7 @@ export class TokenKeys {
     const local = kid === undefined ? this.#current : this.#byKid.get(kid)
     if (local !== undefined) return local(token)
     if (this.remote === undefined) {
-      throw new GatecastError(401, 'token_invalid', kid === undefined ? 'token names no key (kid)' : 'unknown signing key (kid)')
+      throw kid === undefined ? new GatecastError(401, 'token_invalid', 'token names no key (kid)') : unknownKid()
     }
     const key = await this.remote.key(kid === undefined ? { alg: this.algorithm } : { alg: this.algorithm, kid })
     let verify = this.#remoteVerifiers.get(key)
@@ -269,10 +261,10 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       if (config.production) throw new ConfigError(`${msg} (drop it once the tokens it signed have expired)`)
       warn(msg)
     })
-    keyId = config.jwtKeyId ?? derivedKeyId(hmacSecret)
+    const identity = derivedKeyId(hmacSecret)
+    keyId = config.jwtKeyId ?? identity
     current = verifier(hmacSecret)
     sign = signer(hmacSecret, keyId)
-    const identity = derivedKeyId(hmacSecret)
     add(keyId, identity, current, 'JWT_KEY_ID')
     add(identity, identity, current, 'JWT_SECRET')
     config.jwtPreviousSecrets.forEach((secret, i) => {
@@ -339,7 +331,7 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
     })
   }
 
-  return new TokenKeys({ algorithm: alg, keyId, sign, byKid, current, remote, verifyOptions })
+  return new TokenKeys({ algorithm: alg, sign, byKid, current, remote, verifyOptions })
 }
 
 const BEARER_RE = /^Bearer\s+(\S+)$/i

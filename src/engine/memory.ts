@@ -27,7 +27,6 @@ const IDLE_STREAM_MS = 300_000
 const SWEEP_MS = 10_000
 
 export class MemoryEngine implements Engine {
-  readonly kind = 'memory'
   #listener: EngineListener | null = null
   readonly #streams = new Map<string, Stream>()
   // channel → user → connection count, and user → channel → count
@@ -97,22 +96,22 @@ export class MemoryEngine implements Engine {
   }
 
   /** Entries after `since`, or null when history does not reach back that far. */
-  #after (channel: string, since: string, now: number): { stream: Stream, entries: Entry[] } | null {
+  #after (channel: string, since: string, now: number): Entry[] | null {
     const s = this.#streams.get(channel)
     const pos = parseId(since)
     if (s === undefined || pos === null || pos.epoch !== s.epoch || pos.seq > s.top) return null
     this.#trim(s, now)
-    if (pos.seq === s.top) return { stream: s, entries: [] }
+    if (pos.seq === s.top) return []
     const first = s.entries[0]
     if (first === undefined || first.seq > pos.seq + 1) return null
-    return { stream: s, entries: s.entries.slice(pos.seq + 1 - first.seq) }
+    return s.entries.slice(pos.seq + 1 - first.seq)
   }
 
   async recover (channel: string, since: string): Promise<Recovery> {
     const found = this.#after(channel, since, Date.now())
     const top = this.#streams.get(channel)?.top ?? 0
     if (found === null) return { recovered: false, frames: [], top }
-    return { recovered: true, frames: found.entries.map(e => e.frame), top }
+    return { recovered: true, frames: found.map(e => e.frame), top }
   }
 
   async history (channel: string, opts: { since?: string, limit: number }): Promise<{ messages: StoredMessage[], recovered: boolean }> {
@@ -122,7 +121,7 @@ export class MemoryEngine implements Engine {
     if (opts.since !== undefined) {
       const found = this.#after(channel, opts.since, now)
       recovered = found !== null
-      entries = found?.entries ?? []
+      entries = found ?? []
     } else {
       const s = this.#streams.get(channel)
       if (s !== undefined) this.#trim(s, now)

@@ -94,11 +94,12 @@ export interface RedisEngineOptions {
 }
 
 export class RedisEngine implements Engine {
-  readonly kind = 'redis'
   readonly nodeId = randomUUID()
   readonly client: Redis
   readonly #sub: Redis
   readonly #p: string
+  // compared with the topic of every pub/sub message
+  readonly #controlTopic: string
   readonly #log: FastifyBaseLogger
   readonly #nodeTimeoutMs: number
   #listener: EngineListener | null = null
@@ -111,6 +112,7 @@ export class RedisEngine implements Engine {
 
   constructor (o: RedisEngineOptions) {
     this.#p = o.prefix
+    this.#controlTopic = `${o.prefix}:control`
     this.#log = o.log
     this.#nodeTimeoutMs = o.nodeTimeoutMs
     const common: RedisOptions = {
@@ -161,7 +163,6 @@ export class RedisEngine implements Engine {
     channels: () => `${this.#p}:channels`,
     nodes: () => `${this.#p}:nodes`,
     nodeConns: (n: string) => `${this.#p}:node:${n}:conns`,
-    control: () => `${this.#p}:control`,
     revoked: (jti: string) => `${this.#p}:revoked:${jti}`,
     refresh: (k: string) => `${this.#p}:rt:${k}`,
     family: (f: string) => `${this.#p}:family:${f}`,
@@ -178,7 +179,7 @@ export class RedisEngine implements Engine {
     ])
     clearTimeout(timer)
     if (!booted) this.#log.warn('redis is not reachable yet; the node answers 503 until it is')
-    this.#sub.subscribe(this.#key.control()).catch((err: Error) => this.#onError(err))
+    this.#sub.subscribe(this.#controlTopic).catch((err: Error) => this.#onError(err))
     await this.#heartbeat()
     this.#timers.push(setInterval(() => { this.#heartbeat().catch((err: Error) => this.#onError(err)) }, Math.max(100, Math.floor(this.#nodeTimeoutMs / 3))).unref())
   }
@@ -205,7 +206,7 @@ export class RedisEngine implements Engine {
   #onMessage (topic: string, payload: string): void {
     const listener = this.#listener
     if (listener === null) return
-    if (topic === this.#key.control()) {
+    if (topic === this.#controlTopic) {
       listener.control(JSON.parse(payload) as ControlMessage)
       return
     }
@@ -241,22 +242,18 @@ export class RedisEngine implements Engine {
     await this.client.publish(this.#key.topic(channel), `0 0 ${frame}`)
   }
 
-  async #recover (channel: string, since: string): Promise<{ recovered: boolean, top: number, frames: string[] }> {
+  async recover (channel: string, since: string): Promise<Recovery> {
     const pos = parseId(since)
     if (pos === null) return { recovered: false, top: 0, frames: [] }
     const out = await this.#scripts.recover(this.#key.meta(channel), this.#key.hist(channel), pos.epoch, pos.seq, Date.now()) as Array<number | string>
     return { recovered: out[0] === 1, top: Number(out[1]), frames: out.slice(2) as string[] }
   }
 
-  async recover (channel: string, since: string): Promise<Recovery> {
-    return this.#recover(channel, since)
-  }
-
   async history (channel: string, opts: { since?: string, limit: number }): Promise<{ messages: StoredMessage[], recovered: boolean }> {
     let frames: string[]
     let recovered = true
     if (opts.since !== undefined) {
-      const r = await this.#recover(channel, opts.since)
+      const r = await this.recover(channel, opts.since)
       recovered = r.recovered
       frames = r.frames.slice(0, opts.limit)
     } else {
@@ -274,7 +271,7 @@ export class RedisEngine implements Engine {
   }
 
   async control (msg: ControlMessage): Promise<void> {
-    await this.client.publish(this.#key.control(), JSON.stringify(msg))
+    await this.client.publish(this.#controlTopic, JSON.stringify(msg))
   }
 
   async #track (ref: ConnectionRef, delta: 1 | -1): Promise<number> {

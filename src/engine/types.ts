@@ -80,7 +80,6 @@ export interface RefreshRecord {
 }
 
 export interface Engine {
-  readonly kind: 'memory' | 'redis'
   start (listener: EngineListener): Promise<void>
   close (): Promise<void>
   /** false while the backing store is unreachable */
