@@ -16,7 +16,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
-import gatecast from 'gatecast'
+import gatecast, { requestSerializer } from 'gatecast'
 
 const digest = (s) => createHash('sha256').update(s).digest()
 
@@ -39,7 +39,9 @@ function userStore (users) {
 
 export async function createHostApp (opts = {}) {
   const app = Fastify({
-    logger: opts.logger ?? true,
+    // Fastify's request lines carry the URL, and a WebSocket URL may carry a token
+    // (?token=): Gatecast's serializer logs the path only
+    logger: opts.logger === false ? false : { ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: { req: requestSerializer } },
     // channel names may be up to 128 characters: allow path parameters that long
     routerOptions: { maxParamLength: 200 }
   })

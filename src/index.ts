@@ -1,4 +1,4 @@
-export { build, gatecast, gatecast as default, type BuildOptions, type GatecastOptions, type ExtraPlugin } from './app.ts'
+export { build, gatecast, gatecast as default, requestSerializer, type BuildOptions, type GatecastOptions, type ExtraPlugin } from './app.ts'
 export { start } from './server.ts'
 export { readConfig, ConfigError, type GatecastConfig, type ConfigOverrides } from './config.ts'
 export { GatecastError } from './errors.ts'

@@ -145,8 +145,9 @@ t.test('examples/host-app.js: host route, login through its verifyCredentials, a
   const { createHostApp } = await import(HOST_APP) as {
     createHostApp: (opts: Record<string, unknown>) => Promise<FastifyInstance>
   }
+  const logs: string[] = []
   const app = await createHostApp({
-    logger: false,
+    logger: { level: 'info', stream: { write: (line: string) => { logs.push(line) } } },
     env: {},
     cwd: mkdtempSync(join(tmpdir(), 'gatecast-host-')),
     config: { jwtSecret: SECRET },
@@ -194,4 +195,8 @@ t.test('examples/host-app.js: host route, login through its verifyCredentials, a
   t.same(after.body, { hello: 'from the host app', sockets: 2 }, 'the host route sees the gatecast decorator')
   const noToken = await refused(`ws://127.0.0.1:${port}/ws/chat`)
   t.equal(noToken.status, 401)
+  // the host's own Fastify logger logs requests, the ?token= upgrade included: path only
+  const requestLines = logs.filter(l => l.includes('"url":"/ws/'))
+  t.ok(requestLines.some(l => l.includes('?[redacted]')), 'the ?token= upgrade was logged, redacted')
+  t.notOk(logs.some(l => l.includes(login.body.access_token)), 'no access token in the host app\'s logs')
 })
