@@ -30,6 +30,10 @@ t.test('metrics move by the right amounts after a scenario', async t => {
   await new Promise(resolve => setTimeout(resolve, 50))
 
   t.equal((await api(base, 'GET', '/metrics')).status, 401, 'API_KEY protects the metrics')
+  const notAdmin = await api(base, 'GET', '/metrics', { headers: { authorization: `Bearer ${token({ sub: 'eve' })}` } })
+  t.equal(notAdmin.status, 403, 'a Bearer token without the admin role: 403')
+  t.equal(notAdmin.body.code, 'forbidden')
+  t.equal((await api(base, 'GET', '/metrics', { headers: { authorization: `Bearer ${token({ sub: 'root', roles: ['admin'] })}` } })).status, 200, 'an admin Bearer token reads them')
   const res = await fetch(`${base}/metrics`, { headers: { 'x-api-key': 'key' } })
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /text\/plain/)
