@@ -10,7 +10,7 @@ import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { io } from 'socket.io-client'
 import { SECRET, type BenchData, type ServerKind } from './common.ts'
-import { cpuDelta, readCpu, readMachineBusyUs, readRssKb, readSoftirqUs, type CpuSample } from './proc.ts'
+import { cpuDelta, readCpu, readMachineBusyUs, readRssKb, readSoftirqUs, readWriteCalls, type CpuSample } from './proc.ts'
 import { percentiles, sleep } from './stats.ts'
 
 export interface NodeRef {
@@ -194,6 +194,8 @@ interface WindowStats {
   /** cores of softirq (network stack work charged to no process) */
   softirqCores: number
   cpuSource: 'schedstat' | 'stat'
+  /** write system calls of every server node together, null where unreadable */
+  serverWrites: number | null
 }
 
 class Window {
@@ -203,12 +205,14 @@ class Window {
   readonly #client: CpuSample
   readonly #machine: number
   readonly #softirq: number
+  readonly #writes: Array<number | null>
 
   constructor (nodes: NodeRef[]) {
     this.#nodes = nodes
     this.#machine = readMachineBusyUs()
     this.#softirq = readSoftirqUs()
     this.#server = nodes.map(n => readCpu(n.pid))
+    this.#writes = nodes.map(n => readWriteCalls(n.pid))
     this.#client = readCpu(process.pid)
     this.#t0 = performance.now()
   }
@@ -220,6 +224,12 @@ class Window {
     const machineUs = readMachineBusyUs() - this.#machine
     const wallUs = Math.max(1, wallMs * 1000)
     const serverUs = server.reduce((s, d) => s + d.us, 0)
+    let serverWrites: number | null = 0
+    for (let i = 0; i < this.#nodes.length; i++) {
+      const a = this.#writes[i]
+      const b = readWriteCalls(this.#nodes[i].pid)
+      serverWrites = a === null || b === null || serverWrites === null ? null : serverWrites + b - a
+    }
     return {
       wallMs,
       serverUs,
@@ -230,7 +240,8 @@ class Window {
       // /proc/stat counts in 10 ms ticks: only a rough figure for short windows
       otherCores: Math.max(0, (machineUs - serverUs - client.us) / wallUs),
       softirqCores: (readSoftirqUs() - this.#softirq) / wallUs,
-      cpuSource: server.every(d => d.source === 'schedstat') ? 'schedstat' : 'stat'
+      cpuSource: server.every(d => d.source === 'schedstat') ? 'schedstat' : 'stat',
+      serverWrites
     }
   }
 }
@@ -250,6 +261,8 @@ export interface Result {
   opUnit: 'connection' | 'delivery' | 'idle socket'
   /** server CPU (all nodes, all threads) per operation, µs */
   cpuUsPerOp: number | null
+  /** write system calls of the server (all nodes) per operation */
+  writesPerOp: number | null
   /** ops per second of wall time in the window */
   throughput: number | null
   p50Ms: number | null
@@ -297,6 +310,7 @@ function windowResult (target: Target, scenario: ScenarioName, w: WindowStats, o
     expectedOps,
     opUnit,
     cpuUsPerOp: ops > 0 ? w.serverUs / ops : null,
+    writesPerOp: ops > 0 && w.serverWrites !== null ? w.serverWrites / ops : null,
     throughput: ops / (w.wallMs / 1000),
     p50Ms: null,
     p99Ms: null,
@@ -569,6 +583,7 @@ export async function idle (target: Target, p: IdleParams): Promise<Result> {
       expectedOps: p.n,
       opUnit: 'idle socket',
       cpuUsPerOp: null,
+      writesPerOp: null,
       throughput: null,
       p50Ms: null,
       p99Ms: null,

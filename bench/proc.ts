@@ -68,6 +68,20 @@ export function cpuDelta (a: CpuSample, b: CpuSample): CpuDelta {
   return { us: sched, mainUs: main ?? sched, source: 'schedstat' }
 }
 
+/**
+ * Write-type system calls made by the process so far (syscw of /proc/<pid>/io:
+ * write, writev, sendmsg…), or null where /proc/<pid>/io cannot be read.
+ * Per delivery it shows how much the server batched.
+ */
+export function readWriteCalls (pid: number): number | null {
+  try {
+    const m = /^syscw:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+    return m === null ? null : Number(m[1])
+  } catch {
+    return null
+  }
+}
+
 /** VmRSS of /proc/<pid>/status, KB. */
 export function readRssKb (pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')

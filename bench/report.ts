@@ -9,6 +9,7 @@ export interface Summary {
   nodes: number
   rounds: number
   cpuUsPerOp: number | null
+  writesPerOp: number | null
   p50Ms: number | null
   p99Ms: number | null
   rssKbPerConn: number | null
@@ -53,6 +54,7 @@ export function summarize (results: Result[]): Summary[] {
       nodes: first.nodes,
       rounds: rs.length,
       cpuUsPerOp: med(rs, r => r.cpuUsPerOp),
+      writesPerOp: med(rs, r => r.writesPerOp),
       p50Ms: med(rs, r => r.p50Ms),
       p99Ms: med(rs, r => r.p99Ms),
       rssKbPerConn: med(rs, r => r.rssKbPerConn),
@@ -152,8 +154,8 @@ export function markdown (summaries: Summary[], titles: ScenarioTitles): string 
         s.server, num(s.cpuUsPerOp), r(s, x => x.cpuUsPerOp), num(s.p50Ms), r(s, x => x.p50Ms), num(s.p99Ms), r(s, x => x.p99Ms), rate(s.throughput), s.limitedBy
       ])))
     } else {
-      out.push(table(['server', 'CPU µs/delivery', '× ws', 'p50 ms', '× ws', 'p99 ms', '× ws', 'deliveries/s', 'limited by'], rows.map(s => [
-        s.server, num(s.cpuUsPerOp), r(s, x => x.cpuUsPerOp), num(s.p50Ms), r(s, x => x.p50Ms), num(s.p99Ms), r(s, x => x.p99Ms), rate(s.throughput), s.limitedBy
+      out.push(table(['server', 'CPU µs/delivery', '× ws', 'writes/delivery', 'p50 ms', '× ws', 'p99 ms', '× ws', 'deliveries/s', 'limited by'], rows.map(s => [
+        s.server, num(s.cpuUsPerOp), r(s, x => x.cpuUsPerOp), num(s.writesPerOp), num(s.p50Ms), r(s, x => x.p50Ms), num(s.p99Ms), r(s, x => x.p99Ms), rate(s.throughput), s.limitedBy
       ])))
       if (scenario === 'cluster') {
         out.push('', 'CPU is the sum over the nodes (the Redis server\'s own CPU is not counted); × ws compares with bare ws in the 1-node fan-out above.')

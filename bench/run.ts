@@ -63,8 +63,9 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
   --quick                 small sizes, 1 round (under a minute)
   --tiny                  minimal sizes (the smoke test)
   --rounds N              rounds of A B C (default 3; 1 with --quick/--tiny)
-  --only LIST             servers: gatecast,ws,socketio,fastify (default gatecast,ws,socketio;
-                          fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else)
+  --only LIST             servers: gatecast,ws,socketio,fastify,wscork (default gatecast,ws,socketio;
+                          fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else;
+                          wscork is bare ws with each frame built once and sockets corked per turn)
   --scenarios LIST        handshake,fanout,rooms,idle,cluster (default all; cluster needs --redis)
   --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
   --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
@@ -223,6 +224,7 @@ async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: str
 function describe (r: Result): string {
   const parts: string[] = []
   if (r.cpuUsPerOp !== null) parts.push(`${r.cpuUsPerOp.toFixed(2)} µs/${r.opUnit}`)
+  if (r.writesPerOp !== null && r.opUnit === 'delivery') parts.push(`${r.writesPerOp.toFixed(2)} writes/delivery`)
   if (r.rssKbPerConn !== null) parts.push(`${r.rssKbPerConn.toFixed(2)} KB/conn`)
   if (r.p50Ms !== null && r.p99Ms !== null) parts.push(`p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms`)
   if (!r.complete) parts.push(`INCOMPLETE ${r.ops}/${r.expectedOps}${r.health.firstError !== undefined ? ` (${r.health.firstError})` : ''}`)
@@ -247,7 +249,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     rooms: t => rooms(t, z.rooms),
     idle: t => idle(t, z.idle)
   }
-  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify' }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork' }
 
   try {
     for (let round = 1; round <= z.rounds; round++) {

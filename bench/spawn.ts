@@ -10,7 +10,8 @@ const FILES: Record<ServerKind, string> = {
   gatecast: 'gatecast.js',
   ws: 'bare-ws.js',
   socketio: 'socketio.js',
-  fastify: 'fastify-ws.js'
+  fastify: 'fastify-ws.js',
+  wscork: 'bare-ws.js'
 }
 
 const children = new Set<ChildProcess>()
@@ -92,7 +93,7 @@ export async function spawnServer (kind: ServerKind, opts: ServerOptions, o: Spa
   const child = fork(file, [], {
     execArgv,
     // nothing of the orchestrator's environment (NODE_OPTIONS, a coverage hook…) reaches a server
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BENCH_SERVER_OPTIONS: JSON.stringify(opts) },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BENCH_SERVER_OPTIONS: JSON.stringify(opts), BENCH_SERVER_KIND: kind },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
   children.add(child)

@@ -10,7 +10,7 @@ import { createVerifier } from 'fast-jwt'
 import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
 import { portOf, runServer } from './harness.ts'
-import { joinRoom, type Room } from './rooms.ts'
+import { corkedBroadcast, joinRoom, sendEach, type Room } from './rooms.ts'
 
 function refuse (socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
@@ -21,6 +21,8 @@ runServer(async (opts) => {
   const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 65536 })
   const rooms = new Map<string, Room>()
+  // `wscork` (opt-in): the issue's "Node limit" variant of this server
+  const broadcast = process.env.BENCH_SERVER_KIND === 'wscork' ? corkedBroadcast() : sendEach
 
   const server = createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'application/json' }).end('{"statusCode":426,"code":"upgrade_required"}')
@@ -44,7 +46,7 @@ runServer(async (opts) => {
       return refuse(socket, 401, 'token_invalid', 'invalid token')
     }
 
-    wss.handleUpgrade(req, socket, head, (ws) => { joinRoom(rooms, channel, ws, userId, exp) })
+    wss.handleUpgrade(req, socket, head, (ws) => { joinRoom(rooms, channel, ws, userId, exp, broadcast) })
   })
 
   await new Promise<void>((resolve, reject) => {

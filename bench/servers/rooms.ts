@@ -3,14 +3,49 @@
 // `ready` first, then each publish serialised once and sent to every socket of
 // the channel. Same frames as Gatecast.
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { frameText } from '../../src/hub.ts'
 
 export interface Room {
   sockets: Set<WebSocket>
   seq: number
 }
 
-export function joinRoom (rooms: Map<string, Room>, channel: string, ws: WebSocket, userId: string, exp: number | null): void {
+/** How a room sends one serialised `message` frame to its sockets. */
+export type Broadcast = (sockets: Set<WebSocket>, text: string) => void
+
+/** What a user of `ws` writes: one `send` per socket (ws frames and writes each one). */
+export const sendEach: Broadcast = (sockets, text) => {
+  for (const s of sockets) s.send(text)
+}
+
+/**
+ * The issue's "Node limit" variant: the frame is built once, the same bytes are
+ * written to every TCP socket, and each socket stays corked until the end of the
+ * event-loop turn, so frames arriving together leave in one write. It bypasses
+ * ws's sender, which is safe here only because nothing else ever writes to
+ * these sockets while they are open (no ping, no compression).
+ */
+export function corkedBroadcast (): Broadcast {
+  const corked: Socket[] = []
+  const uncorkAll = (): void => {
+    for (const raw of corked.splice(0)) raw.uncork()
+  }
+  return (sockets, text) => {
+    const framed = frameText(text)
+    for (const s of sockets) {
+      const raw = (s as unknown as { _socket: Socket })._socket
+      if (raw.writableCorked === 0) {
+        raw.cork()
+        if (corked.push(raw) === 1) setImmediate(uncorkAll)
+      }
+      raw.write(framed)
+    }
+  }
+}
+
+export function joinRoom (rooms: Map<string, Room>, channel: string, ws: WebSocket, userId: string, exp: number | null, broadcast: Broadcast = sendEach): void {
   let room = rooms.get(channel)
   if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
   const joined = room
@@ -27,7 +62,7 @@ export function joinRoom (rooms: Map<string, Room>, channel: string, ws: WebSock
     }
     if (frame === null || frame.type !== 'publish') return
     const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: userId, data: frame.data, ts: Date.now() })
-    for (const s of joined.sockets) s.send(text)
+    broadcast(joined.sockets, text)
   })
   ws.on('close', () => {
     joined.sockets.delete(ws)

@@ -15,6 +15,7 @@ interface Summary {
   scenario: string
   server: string
   cpuUsPerOp: number | null
+  writesPerOp: number | null
   p50Ms: number | null
   p99Ms: number | null
   throughput: number | null
@@ -25,18 +26,18 @@ interface Summary {
 
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0
 
-test('npm run bench -- --tiny with every server (the opt-in Fastify floor too): every server produces every number', async (t) => {
+test('npm run bench -- --tiny with every server (the opt-in Fastify floor and corked bare ws too): every server produces every number', async (t) => {
   t.ok(existsSync(RUN), 'dist/bench/run.js is built (npm run build)')
   const json = join(t.testdir(), 'bench.json')
   // only PATH and HOME: no NODE_OPTIONS of the runner changes the benchmark (tap still follows the children for coverage)
-  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', 'gatecast,ws,socketio,fastify', '--json', json], {
+  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', 'gatecast,ws,socketio,fastify,wscork', '--json', json], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     timeout: 55_000,
     killSignal: 'SIGTERM'
   })
   const out = JSON.parse(readFileSync(json, 'utf8')) as { summaries: Summary[], results: unknown[] }
 
-  for (const server of ['gatecast', 'ws', 'socketio', 'fastify']) {
+  for (const server of ['gatecast', 'ws', 'socketio', 'fastify', 'wscork']) {
     for (const scenario of ['handshake', 'fanout', 'rooms']) {
       const s = out.summaries.find(x => x.server === server && x.scenario === scenario)
       if (s === undefined) {
@@ -47,6 +48,8 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor too): 
       for (const key of ['cpuUsPerOp', 'p50Ms', 'p99Ms', 'throughput'] as const) {
         t.ok(positive(s[key]), `${server} ${scenario} ${key} = ${s[key]}`)
       }
+      // read from /proc/<pid>/io: every delivery needs a write, unless the server batched them
+      if (scenario !== 'handshake') t.ok(positive(s.writesPerOp), `${server} ${scenario} writesPerOp = ${s.writesPerOp}`)
     }
     const idle = out.summaries.find(x => x.server === server && x.scenario === 'idle')
     t.ok(idle?.complete, `${server} idle complete`)
@@ -54,7 +57,7 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor too): 
     // the GCs) can outweigh the sockets, so the difference may come out at or below zero
     t.ok(typeof idle?.rssKbPerConn === 'number' && Number.isFinite(idle.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
   }
-  t.equal(out.results.length, 16, 'one measurement per server and scenario')
+  t.equal(out.results.length, 20, 'one measurement per server and scenario')
   t.match(stdout, /### Ratios to bare ws/)
   t.match(stdout, /### Fan-out/)
 })
