@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuthService } from './auth.ts'
-import { ChannelRules, isValidChannel, userMayJoin } from './channels.ts'
+import { ChannelRules, isValidChannel, userMayJoin, type ChannelOptions } from './channels.ts'
 import type { GatecastConfig } from './config.ts'
 import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from './engine/types.ts'
 import { isValidId } from './engine/ids.ts'
@@ -143,21 +143,29 @@ export class Gatecast {
     return ctx.data
   }
 
-  async #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts = this.rules.resolve(channel)): Promise<string> {
+  /**
+   * Hands a message to the engine. Not async: without publish hooks everything
+   * up to the engine (and, in memory, the fan-out) runs in the caller's turn
+   * with no promise of its own. Bad data throws synchronously.
+   */
+  #publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions): Promise<string> {
     checkDepth(data)
-    if (this.#publishHooks.length > 0) data = await this.#runPublishHooks({ channel, data, userId, connectionId })
+    if (this.#publishHooks.length === 0) return this.#store(channel, data, userId, opts)
+    return this.#runPublishHooks({ channel, data, userId, connectionId }).then(hooked => this.#store(channel, hooked, userId, opts))
+  }
+
+  #store (channel: string, data: unknown, userId: string | null, opts: ChannelOptions): Promise<string> {
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
-    const id = await this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
-    if (connectionId === null) this.#metrics.publishedByApi.inc()
-    else this.#metrics.publishedByClient.inc()
-    return id
+    return this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
   }
 
   /** Publishes as the server (`from: null`) to every socket on the channel, cluster-wide. */
   async publish (channel: string, data: unknown): Promise<{ id: string }> {
     this.#checkChannel(channel)
-    return { id: await this.#publish(channel, data, null, null) }
+    const id = await this.#publish(channel, data, null, null, this.rules.resolve(channel))
+    this.#metrics.publishedByApi++
+    return { id }
   }
 
   #directFrame (data: unknown): string {
@@ -331,7 +339,11 @@ export class Gatecast {
           if (!conn.closing) this.#error(conn, 'rate_limited', 'too many messages', frame.ref)
           return
         }
-        this.#clientPublish(conn, frame).catch((err: unknown) => this.#frameFailed(conn, err, frame.ref))
+        try {
+          this.#clientPublish(conn, frame)
+        } catch (err) {
+          this.#frameFailed(conn, err, frame.ref)
+        }
         break
       case 'refresh':
         this.#refresh(conn, frame).catch((err: unknown) => this.#frameFailed(conn, err))
@@ -349,10 +361,14 @@ export class Gatecast {
     this.#error(conn, 'internal', 'internal error', ref)
   }
 
-  async #clientPublish (conn: Connection, frame: PublishFrame): Promise<void> {
+  /** Throws synchronously for what is refused before the engine; the engine's answer comes later. */
+  #clientPublish (conn: Connection, frame: PublishFrame): void {
     if (!conn.opts.publish) throw new GatecastError(403, 'forbidden', 'clients may not publish on this channel')
-    const id = await this.#publish(conn.channel, frame.data, conn.userId, conn.id, conn.opts)
-    if (frame.ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(frame.ref)},"id":"${id}"}`)
+    const ref = frame.ref
+    this.#publish(conn.channel, frame.data, conn.userId, conn.id, conn.opts).then((id) => {
+      this.#metrics.publishedByClient++
+      if (ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(ref)},"id":"${id}"}`)
+    }, (err: unknown) => this.#frameFailed(conn, err, ref))
   }
 
   async #refresh (conn: Connection, frame: RefreshFrame): Promise<void> {

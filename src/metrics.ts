@@ -1,7 +1,68 @@
 // Prometheus metrics, on a registry of this app's own (several apps in one
-// process — tests, host apps — must not collide). Per-frame counts are plain
-// numbers bumped on the hot path and read at scrape time.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+// process — tests, host apps — must not collide). What the per-message and
+// per-connection paths count is kept in plain numbers and arrays, bumped
+// there and read at scrape time: prom-client's inc() and observe() hash labels
+// and allocate on every call.
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
+
+interface HistogramValue {
+  labels: { le?: number | string }
+  value: number
+  metricName: string
+}
+
+/**
+ * A label-less Prometheus histogram whose observe() is a bucket search and
+ * three additions. The registry reads it through get(), in prom-client's
+ * format (cumulative `_bucket` lines, `+Inf`, `_sum`, `_count`).
+ */
+export class HotHistogram {
+  readonly name: string
+  readonly help: string
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  readonly #bounds: readonly number[]
+  // per bucket, not cumulative; the last one is +Inf
+  readonly #counts: Float64Array
+  #sum = 0
+  #count = 0
+
+  constructor (o: { name: string, help: string, buckets: readonly number[], registry: Registry }) {
+    this.name = o.name
+    this.help = o.help
+    this.#bounds = [...o.buckets].sort((a, b) => a - b)
+    this.#counts = new Float64Array(this.#bounds.length + 1)
+    // the registry needs only name, type, get() and reset(): duck-typed, as prom-client reads it
+    o.registry.registerMetric(this as unknown as Metric)
+  }
+
+  observe (value: number): void {
+    const bounds = this.#bounds
+    let i = 0
+    while (i < bounds.length && value > bounds[i]) i++
+    this.#counts[i]++
+    this.#sum += value
+    this.#count++
+  }
+
+  async get (): Promise<{ name: string, help: string, type: string, aggregator: string, values: HistogramValue[] }> {
+    const values: HistogramValue[] = []
+    let cumulative = 0
+    for (let i = 0; i <= this.#bounds.length; i++) {
+      cumulative += this.#counts[i]
+      values.push({ labels: { le: i < this.#bounds.length ? this.#bounds[i] : '+Inf' }, value: cumulative, metricName: `${this.name}_bucket` })
+    }
+    values.push({ labels: {}, value: this.#sum, metricName: `${this.name}_sum` })
+    values.push({ labels: {}, value: this.#count, metricName: `${this.name}_count` })
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset (): void {
+    this.#counts.fill(0)
+    this.#sum = 0
+    this.#count = 0
+  }
+}
 
 export interface MetricSources {
   socketsByNamespace: () => Map<string, number>
@@ -12,31 +73,49 @@ export class GatecastMetrics {
   readonly registry = new Registry()
   readonly upgrades: Counter<'status' | 'code'>
   readonly closes: Counter<'code'>
-  readonly published: Counter<'source'>
-  readonly fanout: Histogram
-  readonly handshake: Histogram
-  readonly delivery: Histogram
+  readonly fanout: HotHistogram
+  readonly handshake: HotHistogram
+  readonly delivery: HotHistogram
   framesIn = 0
   framesOut = 0
-  // bound once: inc() on a child skips hashing the labels on every message
-  readonly publishedByClient: { inc: () => void }
-  readonly publishedByApi: { inc: () => void }
-  readonly upgradesAccepted: { inc: () => void }
+  publishedByClient = 0
+  publishedByApi = 0
+  /** upgrades answered 101 (refusals go to `upgrades` with their status and code) */
+  upgradesAccepted = 0
   #sources: MetricSources | null = null
 
   constructor () {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.upgrades = new Counter({ name: 'gatecast_upgrades_total', help: 'WebSocket upgrades: status 101 accepted, else refused with that HTTP status and code', labelNames: ['status', 'code'], registers })
-    this.closes = new Counter({ name: 'gatecast_socket_closes_total', help: 'Closed sockets by close code', labelNames: ['code'], registers })
-    this.published = new Counter({ name: 'gatecast_messages_published_total', help: 'Messages published, by source (client or api)', labelNames: ['source'], registers })
-    this.publishedByClient = this.published.labels('client')
-    this.publishedByApi = this.published.labels('api')
-    this.upgradesAccepted = this.upgrades.labels('101', 'ok')
-    this.fanout = new Histogram({ name: 'gatecast_fanout_sockets', help: 'Local sockets one message was delivered to', buckets: [0, 1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000], registers })
-    this.handshake = new Histogram({ name: 'gatecast_handshake_seconds', help: 'From upgrade request to `ready` sent', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers })
-    this.delivery = new Histogram({ name: 'gatecast_publish_delivery_seconds', help: 'From publish to fan-out on this node (includes the engine round trip)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers })
     const self = this
+    this.upgrades = new Counter({
+      name: 'gatecast_upgrades_total',
+      help: 'WebSocket upgrades: status 101 accepted, else refused with that HTTP status and code',
+      labelNames: ['status', 'code'],
+      registers,
+      collect () {
+        if (self.upgradesAccepted === 0) return
+        this.remove('101', 'ok')
+        this.inc({ status: '101', code: 'ok' }, self.upgradesAccepted)
+      }
+    })
+    this.closes = new Counter({ name: 'gatecast_socket_closes_total', help: 'Closed sockets by close code', labelNames: ['code'], registers })
+    // eslint-disable-next-line no-new
+    new Counter({
+      name: 'gatecast_messages_published_total',
+      help: 'Messages published, by source (client or api)',
+      labelNames: ['source'],
+      registers,
+      collect () {
+        this.reset()
+        this.inc({ source: 'client' }, self.publishedByClient)
+        this.inc({ source: 'api' }, self.publishedByApi)
+      }
+    })
+    const registry = this.registry
+    this.fanout = new HotHistogram({ name: 'gatecast_fanout_sockets', help: 'Local sockets one message was delivered to', buckets: [0, 1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000], registry })
+    this.handshake = new HotHistogram({ name: 'gatecast_handshake_seconds', help: 'From upgrade request to `ready` sent', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registry })
+    this.delivery = new HotHistogram({ name: 'gatecast_publish_delivery_seconds', help: 'From publish to fan-out on this node (includes the engine round trip)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registry })
     // eslint-disable-next-line no-new
     new Counter({ name: 'gatecast_frames_in_total', help: 'Frames received from clients', registers, collect () { this.reset(); this.inc(self.framesIn) } })
     // eslint-disable-next-line no-new

@@ -100,7 +100,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         socket.terminate()
         return
       }
-      app.metrics.upgradesAccepted.inc()
+      app.metrics.upgradesAccepted++
       releaseUpgrade(socket, tcp)
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
