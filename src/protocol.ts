@@ -159,6 +159,12 @@ export function messageFrameText (channel: string, id: string, from: string | nu
   return `{"type":"message","channel":"${channel}","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
 }
 
+/** A stored `message` frame read back as a history entry (history reads are rare; the frame is what is kept). */
+export function storedMessageOf (frame: string): { id: string, channel: string, from: string | null, data: unknown, ts: number } {
+  const m = JSON.parse(frame) as MessageFrame
+  return { id: m.id, channel: m.channel, from: m.from, data: m.data, ts: m.ts }
+}
+
 export function directFrameText (id: string, from: string | null, dataJson: string, ts: number): string {
   return `{"type":"direct","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
 }

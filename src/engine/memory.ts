@@ -1,18 +1,17 @@
 // The in-process engine: one node, everything in maps. Delivery is synchronous
 // inside publish, so recovery needs no buffering here.
-import { messageFrameText } from '../protocol.ts'
+import { messageFrameText, storedMessageOf } from '../protocol.ts'
 import { formatId, newEpoch, parseId } from './ids.ts'
 import type {
   ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,
   PublishInput, Recovery, RefreshRecord, StoredMessage, UserStatus
 } from './types.ts'
 
+// only the frame: history reads (rare) parse it back, as the Redis engine does,
+// and each entry outlives a young-generation GC or two, which copies it
 interface Entry {
   seq: number
-  ts: number
   expiresAt: number
-  from: string | null
-  dataJson: string
   frame: string
 }
 
@@ -81,7 +80,7 @@ export class MemoryEngine implements Engine {
     const frame = messageFrameText(channel, id, input.from, input.dataJson, input.ts)
     s.lastPublish = input.ts
     if (opts.historySize > 0) {
-      s.entries.push({ seq, ts: input.ts, expiresAt: input.ts + opts.historyTtl * 1000, from: input.from, dataJson: input.dataJson, frame })
+      s.entries.push({ seq, expiresAt: input.ts + opts.historyTtl * 1000, frame })
       // shift() is O(1) in V8 (left-trimming); splice would move the whole array
       while (s.entries.length > opts.historySize) s.entries.shift()
     } else if (s.entries.length > 0) {
@@ -127,12 +126,11 @@ export class MemoryEngine implements Engine {
       if (s !== undefined) this.#trim(s, now)
       entries = s?.entries ?? []
     }
-    const s = this.#streams.get(channel)
     // with since: the next `limit` after it (paging forward); without: the newest `limit`
     const picked = entries.length <= opts.limit ? entries : opts.since !== undefined ? entries.slice(0, opts.limit) : entries.slice(entries.length - opts.limit)
     return {
       recovered,
-      messages: picked.map(e => ({ id: formatId(s?.epoch ?? '', e.seq), channel, from: e.from, data: JSON.parse(e.dataJson) as unknown, ts: e.ts }))
+      messages: picked.map(e => storedMessageOf(e.frame))
     }
   }
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import { storedMessageOf } from '../protocol.ts'
 import { newEpoch, parseId } from './ids.ts'
 import type {
   ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,
@@ -263,10 +264,7 @@ export class RedisEngine implements Engine {
     }
     return {
       recovered,
-      messages: frames.map(f => {
-        const m = JSON.parse(f) as StoredMessage & { type?: string }
-        return { id: m.id, channel: m.channel, from: m.from, data: m.data, ts: m.ts }
-      })
+      messages: frames.map(storedMessageOf)
     }
   }
 
