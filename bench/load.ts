@@ -248,7 +248,7 @@ class Window {
 
 // --- results ----------------------------------------------------------------------
 
-export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'idle' | 'cluster'
+export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'bursts' | 'idle' | 'cluster'
 
 export interface Result {
   scenario: ScenarioName
@@ -465,8 +465,11 @@ export interface RoomsParams {
   together: number
 }
 
-/** R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency. */
-export async function rooms (target: Target, p: RoomsParams): Promise<Result> {
+/**
+ * R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency.
+ * Reported as `bursts` when run with together = P (each room's members publish back to back).
+ */
+export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' | 'bursts' = 'rooms'): Promise<Result> {
   const health = newHealth()
   const members = p.r * p.p
   const totalRate = members * p.rate
@@ -532,7 +535,7 @@ export async function rooms (target: Target, p: RoomsParams): Promise<Result> {
     await phase.promise
     const w = win.stop()
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
-    const r = windowResult(target, 'rooms', w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
+    const r = windowResult(target, scenario, w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
     if (!sentAll) r.complete = false
     r.limitedBy = limiter(w, 'latency', { rate: totalRate * p.p, achieved: delivered / (w.wallMs / 1000) })
     return r

@@ -56,7 +56,7 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
   }
 }
 
-const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'idle', 'cluster']
+const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster']
 
 const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [flags])
 
@@ -66,7 +66,8 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
   --only LIST             servers: gatecast,ws,socketio,fastify,wscork (default gatecast,ws,socketio;
                           fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else;
                           wscork is bare ws with each frame built once and sockets corked per turn)
-  --scenarios LIST        handshake,fanout,rooms,idle,cluster (default all; cluster needs --redis)
+  --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster (default all; cluster needs --redis;
+                          bursts is rooms with each room's P members publishing back to back)
   --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
   --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
   --redis-url URL         the same with this URL
@@ -105,6 +106,7 @@ function titles (z: Sizes): ScenarioTitles {
     handshake: `Handshake — ${z.handshake.n} connects with a token, ${z.handshake.k} in flight`,
     fanout: `Fan-out — 1 channel, ${z.fanout.s} subscribers, ${z.fanout.m} messages from one of them, ≤ ${z.fanout.w} in flight`,
     rooms: `Rooms — ${z.rooms.r} channels × ${z.rooms.p} members, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s${z.rooms.together > 1 ? `, ${z.rooms.together} publishes of one room back to back` : ''}`,
+    bursts: `Rooms in bursts — the same, each room's ${z.rooms.p} members publishing back to back`,
     idle: `Idle memory — ${z.idle.n} idle sockets`,
     cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes'
   }
@@ -247,6 +249,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     handshake: t => handshake(t, z.handshake),
     fanout: t => fanout(t, z.fanout),
     rooms: t => rooms(t, z.rooms),
+    bursts: t => rooms(t, { ...z.rooms, together: z.rooms.p }, 'bursts'),
     idle: t => idle(t, z.idle)
   }
   const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork' }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { test } from 'tap'
+import t, { test } from 'tap'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const RUN = join(ROOT, 'dist/bench/run.js')
@@ -24,6 +24,9 @@ interface Summary {
   problems: string[]
 }
 
+// five servers × five scenarios: ≈ 26 s alone, about twice that beside other test files
+t.setTimeout(150_000)
+
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0
 
 test('npm run bench -- --tiny with every server (the opt-in Fastify floor and corked bare ws too): every server produces every number', async (t) => {
@@ -32,13 +35,13 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor and co
   // only PATH and HOME: no NODE_OPTIONS of the runner changes the benchmark (tap still follows the children for coverage)
   const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', 'gatecast,ws,socketio,fastify,wscork', '--json', json], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-    timeout: 55_000,
+    timeout: 140_000,
     killSignal: 'SIGTERM'
   })
   const out = JSON.parse(readFileSync(json, 'utf8')) as { summaries: Summary[], results: unknown[] }
 
   for (const server of ['gatecast', 'ws', 'socketio', 'fastify', 'wscork']) {
-    for (const scenario of ['handshake', 'fanout', 'rooms']) {
+    for (const scenario of ['handshake', 'fanout', 'rooms', 'bursts']) {
       const s = out.summaries.find(x => x.server === server && x.scenario === scenario)
       if (s === undefined) {
         t.fail(`${server} ${scenario}: no result`)
@@ -57,7 +60,7 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor and co
     // the GCs) can outweigh the sockets, so the difference may come out at or below zero
     t.ok(typeof idle?.rssKbPerConn === 'number' && Number.isFinite(idle.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
   }
-  t.equal(out.results.length, 20, 'one measurement per server and scenario')
+  t.equal(out.results.length, 25, 'one measurement per server and scenario')
   t.match(stdout, /### Ratios to bare ws/)
   t.match(stdout, /### Fan-out/)
 })
