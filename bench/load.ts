@@ -433,6 +433,7 @@ export async function fanout (target: Target, p: FanoutParams, scenario: Scenari
     pump()
     await phase.promise
     await sleep(200)
+    await target.gc()
 
     phaseEnd = total
     phase = completion(Math.max(60_000, p.s * p.m / 10))
@@ -512,6 +513,7 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
     for (let room = 0; room < p.r; room++) clients[room].publish({ t: performance.now() })
     await phase.promise
     await sleep(200)
+    await target.gc()
 
     measuring = true
     phase = completion(p.seconds * 1000 + 30_000)
