@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { frameText } from '../../src/hub.ts'
+import { frameText } from '../../src/frame.ts'
 
 export interface Room {
   sockets: Set<WebSocket>
