@@ -366,8 +366,13 @@ export class Gatecast {
     if (!conn.opts.publish) throw new GatecastError(403, 'forbidden', 'clients may not publish on this channel')
     const ref = frame.ref
     this.#publish(conn.channel, frame.data, conn.userId, conn.id, conn.opts).then((id) => {
-      this.#metrics.publishedByClient++
-      if (ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(ref)},"id":"${id}"}`)
+      // nothing may escape as an unhandled rejection: that would end the process
+      try {
+        this.#metrics.publishedByClient++
+        if (ref !== undefined) this.#hub.send(conn, `{"type":"ack","ref":${JSON.stringify(ref)},"id":"${id}"}`)
+      } catch (err) {
+        this.#frameFailed(conn, err, ref)
+      }
     }, (err: unknown) => this.#frameFailed(conn, err, ref))
   }
 
