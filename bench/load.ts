@@ -467,6 +467,16 @@ export interface RoomsParams {
 }
 
 /**
+ * How many publishes of the rooms scenario are due `elapsedMs` into the window
+ * at `rate` per second: rounded up to whole groups of `together`, so that a
+ * room's group always leaves in one tick and is never split over two.
+ */
+export function publishesDue (elapsedMs: number, rate: number, total: number, together: number): number {
+  const due = Math.floor(elapsedMs * rate / 1000) + 1
+  return Math.min(total, Math.ceil(due / together) * together)
+}
+
+/**
  * R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency.
  * Reported as `bursts` when run with together = P (each room's members publish back to back).
  */
@@ -522,7 +532,7 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
     let sent = 0
     const tick = () => {
       const now = performance.now()
-      const due = Math.min(total, Math.floor((now - t0) * totalRate / 1000) + 1)
+      const due = publishesDue(now - t0, totalRate, total, k)
       while (sent < due) {
         clients[publisherOf(sent)].publish({ t: performance.now() })
         sent++

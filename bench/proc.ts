@@ -70,7 +70,8 @@ export function cpuDelta (a: CpuSample, b: CpuSample): CpuDelta {
 
 /**
  * Write-type system calls made by the process so far (syscw of /proc/<pid>/io:
- * write, writev, sendmsg…), or null where /proc/<pid>/io cannot be read.
+ * write, writev and the like — what Node's TCP sockets use), or null where
+ * /proc/<pid>/io cannot be read.
  * Per delivery it shows how much the server batched.
  */
 export function readWriteCalls (pid: number): number | null {
