@@ -152,8 +152,7 @@ export class Hub implements EngineListener {
       if (conn.raw === null) {
         socket.uncork()
       } else {
-        conn.corked = true
-        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+        this.#holdCorked(conn)
       }
     }
     ws.on('message', onMessage)
@@ -218,9 +217,24 @@ export class Hub implements EngineListener {
 
   /** One frame to one socket (ready, ack, error, pong…): held back until `ready` is out. */
   send (conn: Connection, payload: string): void {
-    const framed = frameText(payload)
-    if (conn.pending !== null) conn.pending.push(0, framed)
+    this.#offer(conn, 0, frameText(payload))
+  }
+
+  /** The same frame to each socket; `seq` is its history sequence (0: not from history). */
+  #offerAll (conns: Iterable<Connection>, seq: number, framed: Buffer): void {
+    for (const conn of conns) this.#offer(conn, seq, framed)
+  }
+
+  /** Written now, or kept for `open` while the socket's `ready` is not out. */
+  #offer (conn: Connection, seq: number, framed: Buffer): void {
+    if (conn.pending !== null) conn.pending.push(seq, framed)
     else this.#write(conn, framed)
+  }
+
+  /** Joins this turn's corked sockets, which are uncorked together at its end. */
+  #holdCorked (conn: Connection): void {
+    conn.corked = true
+    if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
   }
 
   /**
@@ -242,9 +256,8 @@ export class Hub implements EngineListener {
       buffered = conn.ws.bufferedAmount
     } else {
       if (!conn.corked) {
-        conn.corked = true
         raw.cork()
-        if (this.#corked.push(conn) === 1) setImmediate(this.#uncorkAll)
+        this.#holdCorked(conn)
       }
       raw.write(framed)
       conn.corkedBytes += framed.length
@@ -277,11 +290,7 @@ export class Hub implements EngineListener {
     if (set === undefined) return
     if (ts > 0) this.#o.metrics.delivery.observe((Date.now() - ts) / 1000)
     this.#o.metrics.fanout.observe(set.size)
-    const framed = frameText(frame)
-    for (const conn of set) {
-      if (conn.pending !== null) conn.pending.push(seq, framed)
-      else this.#write(conn, framed)
-    }
+    this.#offerAll(set, seq, frameText(frame))
   }
 
   /**
@@ -303,11 +312,11 @@ export class Hub implements EngineListener {
   control (msg: ControlMessage): void {
     switch (msg.kind) {
       case 'all':
-        this.#sendAll(this.#all, msg.frame)
+        this.#offerAll(this.#all, 0, frameText(msg.frame))
         break
       case 'user': {
         const mine = this.#byUser.get(msg.userId)
-        if (mine !== undefined) this.#sendAll(mine, msg.frame)
+        if (mine !== undefined) this.#offerAll(mine, 0, frameText(msg.frame))
         break
       }
       case 'kick':
@@ -318,14 +327,6 @@ export class Hub implements EngineListener {
           if (conn.jti === msg.jti) this.close(conn, CloseCodes.unauthorized, 'token revoked')
         }
         break
-    }
-  }
-
-  #sendAll (conns: Iterable<Connection>, payload: string): void {
-    const framed = frameText(payload)
-    for (const conn of conns) {
-      if (conn.pending !== null) conn.pending.push(0, framed)
-      else this.#write(conn, framed)
     }
   }
 
