@@ -243,10 +243,22 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       byKid.set(kid, verify)
     }
   }
+  // the signing key, under JWT_KEY_ID (default: its derived id) and its derived id; returns its kid
+  const addCurrent = (identity: string, verify: Verify, what: string): string => {
+    const kid = config.jwtKeyId ?? identity
+    add(kid, identity, verify, 'JWT_KEY_ID')
+    add(identity, identity, verify, what)
+    return kid
+  }
+  // earlier key i, under its derived id and under JWT_PREVIOUS_KEY_IDS item i when given
+  const addPrevious = (i: number, identity: string, verify: Verify, what: string): void => {
+    const given = config.jwtPreviousKeyIds[i]
+    if (given !== undefined && given !== '') add(given, identity, verify, `JWT_PREVIOUS_KEY_IDS item ${i + 1}`)
+    add(identity, identity, verify, what)
+  }
 
   let sign: Sign | undefined
   let current: Verify | undefined
-  let keyId: string | undefined
 
   if (hmac) {
     const stray = [['JWT_PUBLIC_KEY_FILE', config.jwtPublicKeyFile], ['JWT_PRIVATE_KEY_FILE', config.jwtPrivateKeyFile], ['JWT_JWKS_URL', config.jwtJwksUrl]]
@@ -261,18 +273,10 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       if (config.production) throw new ConfigError(`${msg} (drop it once the tokens it signed have expired)`)
       warn(msg)
     })
-    const identity = derivedKeyId(hmacSecret)
-    keyId = config.jwtKeyId ?? identity
     current = verifier(hmacSecret)
-    sign = signer(hmacSecret, keyId)
-    add(keyId, identity, current, 'JWT_KEY_ID')
-    add(identity, identity, current, 'JWT_SECRET')
+    sign = signer(hmacSecret, addCurrent(derivedKeyId(hmacSecret), current, 'JWT_SECRET'))
     config.jwtPreviousSecrets.forEach((secret, i) => {
-      const id = derivedKeyId(secret)
-      const v = verifier(secret)
-      const given = config.jwtPreviousKeyIds[i]
-      if (given !== undefined && given !== '') add(given, id, v, `JWT_PREVIOUS_KEY_IDS item ${i + 1}`)
-      add(id, id, v, `JWT_PREVIOUS_SECRETS item ${i + 1}`)
+      addPrevious(i, derivedKeyId(secret), verifier(secret), `JWT_PREVIOUS_SECRETS item ${i + 1}`)
     })
   } else {
     if (config.jwtPreviousSecrets.length > 0) throw new ConfigError(`JWT_PREVIOUS_SECRETS needs an HS algorithm; with ${alg} list earlier public keys in JWT_PREVIOUS_PUBLIC_KEY_FILES`)
@@ -290,11 +294,8 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
     }
     if (publicKey !== undefined) {
       checkKeyFits(publicKey, alg, 'JWT_PUBLIC_KEY_FILE', config.production, warn)
-      const identity = derivedKeyId(publicKey)
-      keyId = config.jwtKeyId ?? identity
       current = verifier(spkiPem(publicKey))
-      add(keyId, identity, current, 'JWT_KEY_ID')
-      add(identity, identity, current, 'JWT_PUBLIC_KEY_FILE')
+      const keyId = addCurrent(derivedKeyId(publicKey), current, 'JWT_PUBLIC_KEY_FILE')
       if (privateKey !== undefined) sign = signer(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), keyId)
     } else if (config.jwtKeyId !== undefined) {
       throw new ConfigError('JWT_KEY_ID names the signing key, but there is none (JWT_PUBLIC_KEY_FILE / JWT_PRIVATE_KEY_FILE)')
@@ -303,11 +304,7 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       const what = `JWT_PREVIOUS_PUBLIC_KEY_FILES item ${i + 1}`
       const key = loadPublicKey(file, what)
       checkKeyFits(key, alg, what, config.production, warn)
-      const id = derivedKeyId(key)
-      const v = verifier(spkiPem(key))
-      const given = config.jwtPreviousKeyIds[i]
-      if (given !== undefined && given !== '') add(given, id, v, `JWT_PREVIOUS_KEY_IDS item ${i + 1}`)
-      add(id, id, v, what)
+      addPrevious(i, derivedKeyId(key), verifier(spkiPem(key)), what)
     })
   }
 
