@@ -63,9 +63,10 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
   --quick                 small sizes, 1 round (under a minute)
   --tiny                  minimal sizes (the smoke test)
   --rounds N              rounds of A B C (default 3; 1 with --quick/--tiny)
-  --only LIST             servers: gatecast,ws,socketio,fastify,wscork (default gatecast,ws,socketio;
+  --only LIST             servers: gatecast,ws,socketio,fastify,wscork,direct (default gatecast,ws,socketio;
                           fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else;
-                          wscork is bare ws with each frame built once and sockets corked per turn)
+                          wscork is bare ws with each frame built once and sockets corked per turn;
+                          direct is Gatecast with its upgrades answered outside Fastify's router)
   --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster (default all; cluster needs --redis;
                           bursts is rooms with each room's P members publishing back to back)
   --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
@@ -252,7 +253,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     bursts: t => rooms(t, { ...z.rooms, together: z.rooms.p }, 'bursts'),
     idle: t => idle(t, z.idle)
   }
-  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork' }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct' }
 
   try {
     for (let round = 1; round <= z.rounds; round++) {

@@ -11,7 +11,8 @@ const FILES: Record<ServerKind, string> = {
   ws: 'bare-ws.js',
   socketio: 'socketio.js',
   fastify: 'fastify-ws.js',
-  wscork: 'bare-ws.js'
+  wscork: 'bare-ws.js',
+  direct: 'gatecast-direct.js'
 }
 
 const children = new Set<ChildProcess>()

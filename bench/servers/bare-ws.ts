@@ -4,18 +4,13 @@
 // per channel, and each publish is serialised once and sent to every socket
 // of the channel. Same frames as Gatecast: `ready` first, then `message`
 // frames with an id. Written the way a user of `ws` would write it.
-import { createServer, STATUS_CODES, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
 import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
-import { portOf, runServer } from './harness.ts'
+import { portOf, refuseUpgrade, runServer } from './harness.ts'
 import { corkedBroadcast, joinRoom, sendEach, type Room } from './rooms.ts'
-
-function refuse (socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-}
 
 runServer(async (opts) => {
   const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
@@ -32,9 +27,9 @@ runServer(async (opts) => {
     socket.on('error', () => {})
     const m = /^\/ws\/([^/?]+)/.exec(req.url ?? '')
     const channel = m === null ? '' : decodeURIComponent(m[1])
-    if (!CHANNEL_RE.test(channel)) return refuse(socket, 400, 'bad_channel', 'invalid channel name')
+    if (!CHANNEL_RE.test(channel)) return refuseUpgrade(socket, 400, 'bad_channel', 'invalid channel name')
     const auth = req.headers.authorization
-    if (auth === undefined || !auth.startsWith('Bearer ')) return refuse(socket, 401, 'token_missing', 'missing token')
+    if (auth === undefined || !auth.startsWith('Bearer ')) return refuseUpgrade(socket, 401, 'token_missing', 'missing token')
     let userId: string
     let exp: number | null
     try {
@@ -43,7 +38,7 @@ runServer(async (opts) => {
       userId = claims.sub
       exp = claims.exp ?? null
     } catch {
-      return refuse(socket, 401, 'token_invalid', 'invalid token')
+      return refuseUpgrade(socket, 401, 'token_invalid', 'invalid token')
     }
 
     wss.handleUpgrade(req, socket, head, (ws) => { joinRoom(rooms, channel, ws, userId, exp, broadcast) })

@@ -2,6 +2,8 @@
 // 127.0.0.1, tell the orchestrator the port over IPC, answer `gc` (the
 // process runs with --expose-gc, so idle RSS is read after a full collection)
 // and exit on `stop` or as soon as the orchestrator goes away.
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FromServer, ServerOptions, ToServer } from '../common.ts'
 
 export interface Listening {
@@ -41,4 +43,10 @@ export function runServer (start: (opts: ServerOptions) => Promise<Listening>): 
 export function portOf (address: unknown): number {
   if (address !== null && typeof address === 'object' && 'port' in address) return (address as { port: number }).port
   throw new Error('server is not listening on a TCP port')
+}
+
+/** Refuses an upgrade with an HTTP error in the contract's shape and ends the socket (servers that answer upgrades themselves). */
+export function refuseUpgrade (socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -24,23 +24,25 @@ interface Summary {
   problems: string[]
 }
 
-// five servers × five scenarios: ≈ 26 s alone, about twice that beside other test files
+// six servers × five scenarios: ≈ 31 s alone, about twice that beside other test files
 t.setTimeout(150_000)
+
+const SERVERS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct']
 
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0
 
-test('npm run bench -- --tiny with every server (the opt-in Fastify floor and corked bare ws too): every server produces every number', async (t) => {
+test('npm run bench -- --tiny with every server (the opt-in Fastify floor, corked bare ws and Gatecast outside the router too): every server produces every number', async (t) => {
   t.ok(existsSync(RUN), 'dist/bench/run.js is built (npm run build)')
   const json = join(t.testdir(), 'bench.json')
   // only PATH and HOME: no NODE_OPTIONS of the runner changes the benchmark (tap still follows the children for coverage)
-  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', 'gatecast,ws,socketio,fastify,wscork', '--json', json], {
+  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', SERVERS.join(','), '--json', json], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     timeout: 140_000,
     killSignal: 'SIGTERM'
   })
   const out = JSON.parse(readFileSync(json, 'utf8')) as { summaries: Summary[], results: unknown[] }
 
-  for (const server of ['gatecast', 'ws', 'socketio', 'fastify', 'wscork']) {
+  for (const server of SERVERS) {
     for (const scenario of ['handshake', 'fanout', 'rooms', 'bursts']) {
       const s = out.summaries.find(x => x.server === server && x.scenario === scenario)
       if (s === undefined) {
@@ -60,7 +62,7 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor and co
     // the GCs) can outweigh the sockets, so the difference may come out at or below zero
     t.ok(typeof idle?.rssKbPerConn === 'number' && Number.isFinite(idle.rssKbPerConn), `${server} idle rssKbPerConn = ${idle?.rssKbPerConn}`)
   }
-  t.equal(out.results.length, 25, 'one measurement per server and scenario')
+  t.equal(out.results.length, SERVERS.length * 5, 'one measurement per server and scenario')
   t.match(stdout, /### Ratios to bare ws/)
   t.match(stdout, /### Fan-out/)
 })
