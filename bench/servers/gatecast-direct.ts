@@ -56,7 +56,11 @@ runServer(async (opts) => {
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', onSocketError)
         app.metrics.upgradesAccepted++
-        app.gatecast.attach(ws, admission).catch(() => ws.close(1011, 'internal error'))
+        app.gatecast.attach(ws, admission).catch(() => {
+          // as on the real route: a failed set-up must not leave the socket corked
+          if (socket.writableCorked > 0) socket.uncork()
+          ws.close(1011, 'internal error')
+        })
       })
     }, (err: unknown) => {
       if (isGatecastError(err)) refuseUpgrade(socket, err.statusCode, err.code, err.message)

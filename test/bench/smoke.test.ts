@@ -24,7 +24,7 @@ interface Summary {
   problems: string[]
 }
 
-// six servers × five scenarios: ≈ 31 s alone, about twice that beside other test files
+// six servers × five scenarios: ≈ 35 s alone, about twice that beside other test files
 t.setTimeout(150_000)
 
 const SERVERS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct']
