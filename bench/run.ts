@@ -31,7 +31,7 @@ export interface Sizes {
   rounds: number
 }
 
-// full: ≈ 5 minutes on a quiet 2-core machine (more on a busy one); quick: < 1 minute; tiny: the smoke test (≈ 25 s)
+// full: ≈ 5 minutes on a quiet 2-core machine (more on a busy one); quick: < 1 minute; tiny: the smoke test (≈ 35 s with all six servers)
 export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
   full: {
     handshake: { n: 1500, k: 50 },

@@ -13,7 +13,6 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { isGatecastError } from '../../src/errors.ts'
-import { onSocketError } from '../../src/hub.ts'
 import { listeningGatecast } from './gatecast-app.ts'
 import { portOf, refuseUpgrade, runServer } from './harness.ts'
 
@@ -54,7 +53,6 @@ runServer(async (opts) => {
       socket.removeAllListeners('error')
       socket.cork()
       wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('error', onSocketError)
         app.metrics.upgradesAccepted++
         app.gatecast.attach(ws, admission).catch(() => {
           // as on the real route: a failed set-up must not leave the socket corked
