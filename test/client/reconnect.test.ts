@@ -44,7 +44,11 @@ t.test('dropped mid-stream (1006) while messages keep coming: every message exac
   t.ok(reconnecting.every(s => s.code === 1006), 'the client saw 1006')
   t.ok(reopened.length >= drops.length, 'opened again each time')
   t.ok(reopened.every(s => s.recovered === true), 'each resume reports recovered: true')
-  t.same(reasons, ['connect'], 'the token was reused: it was still valid')
+  // a retry after an attempt that failed before `ready` (attempt ≥ 2: a loaded machine can
+  // refuse or drop one) asks for a fresh token by design; a retry after a ready socket
+  // dropped reuses the still valid one
+  const retries = reconnecting.filter(s => (s.attempt ?? 1) >= 2).length
+  t.same(reasons, ['connect', ...Array(retries).fill('reconnect')], `the token was reused after each drop: it was still valid (states ${JSON.stringify(rec.states.map(s => [s.state, s.attempt, s.code, s.reason]))}, errors ${JSON.stringify(rec.errors)})`)
   t.equal(client.state, 'open')
 })
 
