@@ -6,7 +6,7 @@
 // is loaded at run time.
 import type {
   ClientFrame, DirectFrame, ErrorCode, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame
-} from '../src/protocol.ts'
+} from '../src/protocol/frames.ts'
 
 export type { ClientFrame, DirectFrame, ErrorCode, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame }
 

@@ -3,8 +3,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { GatecastError } from '../src/errors.ts'
-import { extractToken, type Identity } from '../src/tokens.ts'
+import { GatecastError } from '../src/protocol/errors.ts'
+import { extractToken, type Identity } from '../src/auth/tokens.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import type { GatecastConfig } from '../src/config.ts'
+import type { AppPluginOptions } from '../app.ts'
+import type { GatecastConfig } from '../src/config/config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -7,6 +8,6 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ config: GatecastConfig }>(async (app, opts) => {
-  app.decorate('config', opts.config)
+export default fp<AppPluginOptions>(async (app, opts) => {
+  app.decorate('config', opts.app.resolvedConfig)
 }, { name: 'gatecast-config', fastify: '5.x' })

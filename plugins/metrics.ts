@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { GatecastMetrics } from '../src/metrics.ts'
+import { GatecastMetrics } from '../src/core/stats.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

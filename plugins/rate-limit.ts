@@ -2,7 +2,7 @@
 // With the Redis engine the counters live in Redis, so limits hold cluster-wide.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import { GatecastError } from '../src/errors.ts'
+import { GatecastError } from '../src/protocol/errors.ts'
 import { RedisEngine } from '../src/engine/redis.ts'
 
 export default fp(async (app) => {

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { ErrorSchema } from '../src/schemas.ts'
+import { ErrorSchema } from '../src/protocol/rest.ts'
 
 export default fp(async (app) => {
   app.addSchema(ErrorSchema)

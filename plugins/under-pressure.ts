@@ -2,7 +2,7 @@
 // Retry-After; everything else, open sockets above all, keeps being served.
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
-import { GatecastError } from '../src/errors.ts'
+import { GatecastError } from '../src/protocol/errors.ts'
 
 const RETRY_AFTER_SECONDS = 5
 const SAMPLE_INTERVAL_MS = 250

@@ -1,8 +1,9 @@
 // Where login checks credentials: a host app's verifyCredentials, or USERS_FILE.
 import { existsSync } from 'node:fs'
 import fp from 'fastify-plugin'
-import { ConfigError, isWorldReadable } from '../src/config.ts'
-import { createDemoUsers, UserStore, type LookupUser, type VerifyCredentials } from '../src/users.ts'
+import type { AppPluginOptions } from '../app.ts'
+import { ConfigError, isWorldReadable } from '../src/config/config.ts'
+import { createDemoUsers, UserStore, type LookupUser, type VerifyCredentials } from '../src/auth/users.ts'
 
 export interface UserSource {
   verifyCredentials: VerifyCredentials
@@ -16,7 +17,7 @@ declare module 'fastify' {
   }
 }
 
-export default fp<{ verifyCredentials?: VerifyCredentials, lookupUser?: LookupUser }>(async (app, opts) => {
+export default fp<AppPluginOptions>(async (app, { app: opts }) => {
   if (opts.verifyCredentials !== undefined) {
     app.decorate('users', { verifyCredentials: opts.verifyCredentials, lookupUser: opts.lookupUser })
     return

@@ -22,4 +22,4 @@ export default fp(async (app) => {
       request.log.debug({ err }, 'websocket error')
     }
   })
-}, { name: 'gatecast-websocket', dependencies: ['gatecast-config'], fastify: '5.x' })
+}, { name: 'gatecast-websocket', dependencies: ['gatecast-config', 'gatecast-core'], fastify: '5.x' })

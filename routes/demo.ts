@@ -3,8 +3,8 @@
 // made by `npm run build`); the page itself lives in public/.
 import { readFile } from 'node:fs/promises'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { GatecastError } from '../src/errors.ts'
-import { errorRef } from '../src/schemas.ts'
+import { GatecastError } from '../src/protocol/errors.ts'
+import { errorRef } from '../src/protocol/rest.ts'
 
 // This module runs from routes/ (sources, tests) and from dist/routes/ (built).
 const CLIENT_BUNDLE = ['../client/index.js', '../dist/client/index.js']
@@ -36,6 +36,7 @@ async function firstReadable (candidates: string[]): Promise<string | null> {
 }
 
 const demo: FastifyPluginAsyncTypebox = async (app) => {
+  if (!app.config.demo) return
   for (const [url, asset] of Object.entries(ASSETS)) {
     app.get(url, {
       schema: {

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorRef } from '../src/schemas.ts'
-import { GatecastError } from '../src/errors.ts'
+import { errorRef } from '../src/protocol/rest.ts'
+import { GatecastError } from '../src/protocol/errors.ts'
 
 const StatusSchema = Type.Object({ status: Type.Literal('ok') })
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { verifyPassword } from '../src/users.ts'
+import { verifyPassword } from '../src/auth/users.ts'
 import { gatecast } from './helpers/cli.ts'
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'gatecast-cli-'))

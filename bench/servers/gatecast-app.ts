@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { build } from '../../src/app.ts'
+import { build } from '../../server.ts'
 import type { ServerOptions } from '../common.ts'
 
 /** The app, listening on a free loopback port. */

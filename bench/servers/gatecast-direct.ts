@@ -12,7 +12,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
-import { isGatecastError } from '../../src/errors.ts'
+import { isGatecastError } from '../../src/protocol/errors.ts'
 import { listeningGatecast } from './gatecast-app.ts'
 import { portOf, refuseUpgrade, runServer } from './harness.ts'
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import { frameText } from '../../src/frame.ts'
+import { frameText } from '../../src/protocol/wire.ts'
 
 export interface Room {
   sockets: Set<WebSocket>

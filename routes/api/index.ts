@@ -1,9 +1,9 @@
 // The server API for backends (GatewayWorker's Gateway:: over HTTP), cluster-wide.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ChannelNameSchema } from '../../src/protocol.ts'
+import { ChannelNameSchema } from '../../src/protocol/frames.ts'
 import {
   ChannelSummarySchema, DataBodySchema, errorRef, PresenceEntrySchema, StoredMessageSchema, UserInfoSchema
-} from '../../src/schemas.ts'
+} from '../../src/protocol/rest.ts'
 
 const ChannelParams = Type.Object({ channel: ChannelNameSchema })
 const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: 256 }) })

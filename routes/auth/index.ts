@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorRef, TokenPairSchema } from '../../src/schemas.ts'
+import { errorRef, TokenPairSchema } from '../../src/protocol/rest.ts'
 
 const LoginBodySchema = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 128 }),

@@ -2,11 +2,11 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { WebSocket } from 'ws'
-import type { Admission } from '../../src/gatecast.ts'
-import { GatecastError } from '../../src/errors.ts'
-import { onSocketError } from '../../src/hub.ts'
-import { ChannelNameSchema } from '../../src/protocol.ts'
-import { errorRef } from '../../src/schemas.ts'
+import type { Admission } from '../../src/core/gateway.ts'
+import { GatecastError } from '../../src/protocol/errors.ts'
+import { onSocketError } from '../../src/core/hub.ts'
+import { ChannelNameSchema } from '../../src/protocol/frames.ts'
+import { errorRef } from '../../src/protocol/rest.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,7 +47,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
 
   app.route({
     method: 'GET',
-    url: '/ws/:channel',
+    url: '/:channel',
     config: {
       rateLimit: {
         max: app.config.wsUpgradeRate,

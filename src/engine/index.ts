@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { GatecastConfig } from '../config.ts'
+import type { GatecastConfig } from '../config/config.ts'
 import { MemoryEngine } from './memory.ts'
 import { RedisEngine } from './redis.ts'
 import type { Engine } from './types.ts'

@@ -1,6 +1,6 @@
 // The in-process engine: one node, everything in maps. Delivery is synchronous
 // inside publish, so recovery needs no buffering here.
-import { messageFrameText, storedMessageOf } from '../protocol.ts'
+import { messageFrameText, storedMessageOf } from '../protocol/frames.ts'
 import { formatId, newEpoch, parseId } from './ids.ts'
 import type {
   ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,

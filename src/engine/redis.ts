@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
-import { storedMessageOf } from '../protocol.ts'
+import { storedMessageOf } from '../protocol/frames.ts'
 import { newEpoch, parseId } from './ids.ts'
 import type {
   ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,

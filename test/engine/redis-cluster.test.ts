@@ -2,7 +2,7 @@ import t from 'tap'
 import { api, startApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
-import type { ConfigOverrides } from '../../src/config.ts'
+import type { ConfigOverrides } from '../../src/config/config.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 

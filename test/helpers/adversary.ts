@@ -6,7 +6,7 @@ import net from 'node:net'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import WebSocket from 'ws'
 import type { Test } from 'tap'
-import { ServerFrameSchema } from '../../src/protocol.ts'
+import { ServerFrameSchema } from '../../src/protocol/frames.ts'
 import { connect, type Client, type Frame } from './client.ts'
 import type { TestApp } from './app.ts'
 

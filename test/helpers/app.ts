@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
-import { build, type BuildOptions } from '../../src/app.ts'
-import type { ConfigOverrides } from '../../src/config.ts'
+import { build, type BuildOptions } from '../../server.ts'
+import type { ConfigOverrides } from '../../src/config/config.ts'
 
 export const SECRET = 'test-secret-that-is-long-enough-for-production-0123456789'
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type tap from 'tap'
 
 export const BIN = fileURLToPath(new URL('../../bin/gatecast.js', import.meta.url))
-export const SERVER = fileURLToPath(new URL('../../dist/src/server.js', import.meta.url))
+export const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 
 /** Only PATH and HOME from the runner; no JWT_SECRET, NODE_ENV, NODE_OPTIONS, … */
 export function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {

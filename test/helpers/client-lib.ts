@@ -1,7 +1,7 @@
 // Helpers for the client tests: the server-side sockets (read from the hub's
 // internals: tests only) and a recorder of what a client emitted.
 import type { FastifyInstance } from 'fastify'
-import type { Connection } from '../../src/hub.ts'
+import type { Connection } from '../../src/core/hub.ts'
 import type { ClientErrorEvent, Events, GatecastClient, MessageFrame, StateEvent } from '../../client/index.ts'
 
 export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

@@ -45,7 +45,7 @@ function waitFor (child: ChildProcess, re: RegExp, ms: number): Promise<RegExpMa
 /** A Gatecast node from the built dist/, as `npm start` runs it. */
 export async function spawnNode (t: Teardown, env: Record<string, string>): Promise<{ child: ChildProcess, base: string, ws: string }> {
   const cwd = mkdtempSync(join(tmpdir(), 'gatecast-node-'))
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/server.js')], {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/server.js')], {
     cwd,
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -8,8 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { SECRET, startApp, type TestApp } from './app.ts'
 import { Client, type Frame } from './client.ts'
-import type { ConfigOverrides } from '../../src/config.ts'
-import type { BuildOptions } from '../../src/app.ts'
+import type { ConfigOverrides } from '../../src/config/config.ts'
+import type { BuildOptions } from '../../server.ts'
 
 export type WsOptions = ClientOptions & { protocols?: string[] }
 

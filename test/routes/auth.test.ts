@@ -8,8 +8,8 @@ import { createVerifier } from 'fast-jwt'
 import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
 import { jwtHeader } from '../helpers/cli.ts'
-import { UserStore } from '../../src/users.ts'
-import type { ConfigOverrides } from '../../src/config.ts'
+import { UserStore } from '../../src/auth/users.ts'
+import type { ConfigOverrides } from '../../src/config/config.ts'
 
 const PASSWORDS = { alice: 'alice-password-1', bob: 'bob-password-22', admin: 'admin-password-333' }
 

@@ -20,7 +20,7 @@ t.test('the demo page is off when configured off (the default in production)', a
 })
 
 t.test('DEMO defaults to on in development and off in production', async t => {
-  const { readConfig } = await import('../../src/config.ts')
+  const { readConfig } = await import('../../src/config/config.ts')
   t.equal(readConfig({}, {}, '/nonexistent').demo, true)
   t.equal(readConfig({}, { NODE_ENV: 'production' }, '/nonexistent').demo, false)
   t.equal(readConfig({}, { NODE_ENV: 'production', DEMO: 'true' }, '/nonexistent').demo, true)

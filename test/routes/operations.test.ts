@@ -67,7 +67,7 @@ t.test('SIGTERM: the process closes sockets with 1001 and exits 0', async t => {
 })
 
 t.test('logs are pretty only in development on a terminal', async t => {
-  const { defaultLogger } = await import('../../src/app.ts')
+  const { defaultLogger } = await import('../../server.ts')
   t.same(defaultLogger({ logLevel: 'info', production: false }, false), { level: 'info' }, 'JSON when piped')
   t.same(defaultLogger({ logLevel: 'warn', production: true }, true), { level: 'warn' }, 'JSON in production')
   t.match(defaultLogger({ logLevel: 'debug', production: false }, true), { level: 'debug', transport: { target: 'pino-pretty' } })

@@ -13,7 +13,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { api, startApp } from '../helpers/app.ts'
 import { connect, type Client } from '../helpers/client.ts'
 import { bearer, claims, closedWithin, nowSec, pingPong, signJwt, tryUpgrade, waitFor } from '../helpers/ws-extra.ts'
-import { UserStore } from '../../src/users.ts'
+import { UserStore } from '../../src/auth/users.ts'
 
 const API_KEY = 'gk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0'
 const WRONG_KEY = 'gk_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9'

@@ -4,9 +4,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { build } from '../../src/app.ts'
-import { ConfigError, readConfig, resolveJwtSecret } from '../../src/config.ts'
-import { createDemoUsers, UserStore } from '../../src/users.ts'
+import { build } from '../../server.ts'
+import { ConfigError, readConfig, resolveJwtSecret } from '../../src/config/config.ts'
+import { createDemoUsers, UserStore } from '../../src/auth/users.ts'
 import { api } from '../helpers/app.ts'
 import { run, SERVER, startProcess } from '../helpers/cli.ts'
 

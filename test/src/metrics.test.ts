@@ -2,7 +2,7 @@
 // buckets, cumulative counts, +Inf, sum and count, in the text format and JSON.
 import t from 'tap'
 import { Histogram, Registry } from 'prom-client'
-import { GatecastMetrics, HotHistogram } from '../../src/metrics.ts'
+import { GatecastMetrics, HotHistogram } from '../../src/core/stats.ts'
 
 const BUCKETS = [0.001, 0.01, 0.5, 1]
 // on a bound, between, below the first, above the last, zero, negative

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MAX_DATA_DEPTH, parseClientFrame, readyFrameText, withinDepth } from '../../src/protocol.ts'
+import { MAX_DATA_DEPTH, parseClientFrame, readyFrameText, withinDepth } from '../../src/protocol/frames.ts'
 import { startApp, api } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 

@@ -3,8 +3,8 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError } from '../../src/config.ts'
-import { createDemoUsers, DEMO_USERS, hashPassword, isValidUsername, UserStore, verifyPassword } from '../../src/users.ts'
+import { ConfigError } from '../../src/config/config.ts'
+import { createDemoUsers, DEMO_USERS, hashPassword, isValidUsername, UserStore, verifyPassword } from '../../src/auth/users.ts'
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'gatecast-users-'))
 const mode = (file: string): number => statSync(file).mode & 0o777

@@ -1,9 +1,9 @@
 // `gatecast` command line: serve, user add/remove/list, token.
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ConfigError, readConfig, resolveJwtSecret, type GatecastConfig } from './config.ts'
-import { createTokenKeys, signAccessToken } from './tokens.ts'
-import { UserStore } from './users.ts'
+import { ConfigError, readConfig, resolveJwtSecret, type GatecastConfig } from './src/config/config.ts'
+import { createTokenKeys, signAccessToken } from './src/auth/tokens.ts'
+import { UserStore } from './src/auth/users.ts'
 
 const USAGE = `usage:
   gatecast                              start the server (same as \`gatecast serve\`)

@@ -1,9 +1,9 @@
 // Login, refresh-token rotation with reuse detection, logout and access-token
 // verification. State that every node must see lives in the engine.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { GatecastConfig } from './config.ts'
-import type { Engine } from './engine/types.ts'
-import { GatecastError } from './errors.ts'
+import type { GatecastConfig } from '../config/config.ts'
+import type { Engine } from '../engine/types.ts'
+import { GatecastError } from '../protocol/errors.ts'
 import { identityFromClaims, signAccessToken, signingUnavailable, tokenError, type Identity, type TokenKeys } from './tokens.ts'
 import type { LookupUser, VerifiedUser, VerifyCredentials } from './users.ts'
 

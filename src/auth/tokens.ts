@@ -4,8 +4,8 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, randomUUID, type KeyObject, type webcrypto } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSigner, createVerifier } from 'fast-jwt'
-import { ConfigError, MIN_PRODUCTION_SECRET_BYTES, type GatecastConfig, type JwtAlgorithm } from './config.ts'
-import { GatecastError, isGatecastError } from './errors.ts'
+import { ConfigError, MIN_PRODUCTION_SECRET_BYTES, type GatecastConfig, type JwtAlgorithm } from '../config/config.ts'
+import { GatecastError, isGatecastError } from '../protocol/errors.ts'
 import { publicPem, RemoteKeySet, safeUrl, unknownKid, type JwksOptions } from './jwks.ts'
 
 export interface Identity {

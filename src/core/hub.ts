@@ -5,10 +5,10 @@
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChannelOptions } from './channels.ts'
-import type { ControlMessage, Engine, EngineListener } from './engine/types.ts'
-import type { GatecastMetrics } from './metrics.ts'
-import { frameText } from './frame.ts'
-import { CloseCodes } from './protocol.ts'
+import type { ControlMessage, Engine, EngineListener } from '../engine/types.ts'
+import type { GatecastMetrics } from './stats.ts'
+import { frameText } from '../protocol/wire.ts'
+import { CloseCodes } from '../protocol/frames.ts'
 
 const kConn = Symbol('gatecast.connection')
 type TaggedSocket = WebSocket & { [kConn]?: Connection }

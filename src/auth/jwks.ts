@@ -6,7 +6,7 @@
 // not even while it is down.
 import { KeyObject, type webcrypto } from 'node:crypto'
 import { createLocalJWKSet, errors, type LocalJWKSet } from 'jose'
-import { GatecastError } from './errors.ts'
+import { GatecastError } from '../protocol/errors.ts'
 
 export interface JwksOptions {
   /** ms a fetch (connect, headers and body) may take */

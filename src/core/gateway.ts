@@ -3,19 +3,19 @@
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuthService } from './auth.ts'
+import type { AuthService } from '../auth/service.ts'
 import { ChannelRules, isValidChannel, userMayJoin, type ChannelOptions } from './channels.ts'
-import type { GatecastConfig } from './config.ts'
-import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from './engine/types.ts'
-import { isValidId } from './engine/ids.ts'
-import { GatecastError, isGatecastError } from './errors.ts'
+import type { GatecastConfig } from '../config/config.ts'
+import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from '../engine/types.ts'
+import { isValidId } from '../engine/ids.ts'
+import { GatecastError, isGatecastError } from '../protocol/errors.ts'
 import { Connection, Hub } from './hub.ts'
-import type { GatecastMetrics } from './metrics.ts'
+import type { GatecastMetrics } from './stats.ts'
 import {
   CloseCodes, directFrameText, MAX_DATA_DEPTH, parseClientFrame, presenceFrameText, readyFrameText, withinDepth,
   type ErrorCode, type PublishFrame, type RefreshFrame
-} from './protocol.ts'
-import { extractToken, type Identity, type TokenSources } from './tokens.ts'
+} from '../protocol/frames.ts'
+import { extractToken, type Identity, type TokenSources } from '../auth/tokens.ts'
 
 export interface ConnectContext {
   userId: string

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { dirname } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { ConfigError } from './config.ts'
+import { ConfigError } from '../config/config.ts'
 
 const USERNAME_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$'
 const usernameRe = new RegExp(USERNAME_PATTERN)

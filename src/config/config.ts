@@ -7,7 +7,7 @@ import { parseEnv } from 'node:util'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import envSchema from 'env-schema'
-import type { NamespaceOptions } from './channels.ts'
+import type { NamespaceOptions } from '../core/channels.ts'
 
 export const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const
 export type JwtAlgorithm = typeof ALGORITHMS[number]

@@ -1,6 +1,6 @@
 // One place turns a channel name into its rules: namespace options, user-limited
 // `#` channels and the token's `channels` claim.
-import { CHANNEL_PATTERN } from './protocol.ts'
+import { CHANNEL_PATTERN } from '../protocol/frames.ts'
 
 export interface NamespaceOptions {
   /** clients may publish (the server API always may) */

@@ -1,8 +1,0 @@
-export { build, gatecast, gatecast as default, requestSerializer, type BuildOptions, type GatecastOptions, type ExtraPlugin } from './app.ts'
-export { start } from './server.ts'
-export { readConfig, ConfigError, type GatecastConfig, type ConfigOverrides } from './config.ts'
-export { GatecastError } from './errors.ts'
-export type { Gatecast, ConnectContext, PublishContext, CloseContext, OnConnectHook, OnPublishHook, OnCloseHook, UserInfo } from './gatecast.ts'
-export type { VerifiedUser, VerifyCredentials } from './users.ts'
-export type { Identity } from './tokens.ts'
-export * from './protocol.ts'
