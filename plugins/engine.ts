@@ -1,6 +1,7 @@
+// The `engine` decorator: REDIS_URL set, the Redis engine (every node with the
+// same URL is one gateway); otherwise everything stays in this process.
 import fp from 'fastify-plugin'
-import { createEngine } from '../src/engine/index.ts'
-import type { Engine } from '../src/engine/types.ts'
+import { createMemoryEngine, createRedisEngine, type Engine } from '../src/engine/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,7 +10,10 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const engine = createEngine(app.config, app.log)
+  const { redisUrl, redisPrefix, nodeTimeout } = app.config
+  const engine = redisUrl !== undefined
+    ? createRedisEngine({ url: redisUrl, prefix: redisPrefix, nodeTimeoutMs: nodeTimeout * 1000, log: app.log })
+    : createMemoryEngine()
   app.decorate('engine', engine)
   // last out: sockets are closed (preClose) before the engine goes
   app.addHook('onClose', async () => { await engine.close() })

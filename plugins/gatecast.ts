@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log, app.metrics)
+  const gatecast = new Gatecast(app.engine, app.auth, app.config, app.log, app.metrics.stats)
   await gatecast.start()
   app.decorate('gatecast', gatecast)
   // before @fastify/websocket's preClose (that plugin depends on this one): upgrades are

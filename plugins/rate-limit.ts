@@ -6,10 +6,10 @@ import { GatecastError } from '../src/protocol/errors.ts'
 import { RedisEngine } from '../src/engine/redis.ts'
 
 export default fp(async (app) => {
-  const engine = app.engine
+  const redis = (app.engine as { redis?: RedisEngine }).redis
   await app.register(rateLimit, {
     global: false,
-    ...(engine instanceof RedisEngine ? { redis: engine.client, nameSpace: `${app.config.redisPrefix}:rl:`, skipOnError: true } : {}),
+    ...(redis !== undefined ? { redis: redis.client, nameSpace: `${app.config.redisPrefix}:rl:`, skipOnError: true } : {}),
     errorResponseBuilder: (_req, ctx) => new GatecastError(429, 'rate_limited', `rate limit exceeded, retry in ${ctx.after}`)
   })
 }, { name: 'gatecast-rate-limit', dependencies: ['gatecast-engine'], fastify: '5.x' })

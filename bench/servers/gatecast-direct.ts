@@ -53,7 +53,7 @@ runServer(async (opts) => {
       socket.removeAllListeners('error')
       socket.cork()
       wss.handleUpgrade(req, socket, head, (ws) => {
-        app.metrics.upgradesAccepted++
+        app.metrics.stats.upgradesAccepted++
         app.gatecast.attach(ws, admission).catch(() => {
           // as on the real route: a failed set-up must not leave the socket corked
           if (socket.writableCorked > 0) socket.uncork()

@@ -81,7 +81,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         })
       } catch (err) {
         const e = err as { statusCode?: number, code?: string }
-        app.metrics.upgrades.inc({ status: e.statusCode ?? 500, code: e.code ?? 'internal' })
+        app.metrics.stats.refused(e.statusCode ?? 500, e.code ?? 'internal')
         throw err
       }
     },
@@ -100,7 +100,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         socket.terminate()
         return
       }
-      app.metrics.upgradesAccepted++
+      app.metrics.stats.upgradesAccepted++
       releaseUpgrade(socket, tcp)
       app.gatecast.attach(socket, admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')

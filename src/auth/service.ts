@@ -42,7 +42,7 @@ export class AuthService {
     } catch (err) {
       throw tokenError(err)
     }
-    if (identity.jti !== undefined && await this.#engine.isTokenRevoked(identity.jti)) {
+    if (identity.jti !== undefined && await this.#engine.store.isTokenRevoked(identity.jti)) {
       throw new GatecastError(401, 'token_revoked', 'token revoked')
     }
     return identity
@@ -50,7 +50,7 @@ export class AuthService {
 
   async #issue (user: VerifiedUser, family: string): Promise<TokenPair> {
     const refresh = randomBytes(32).toString('base64url')
-    await this.#engine.saveRefreshToken(refreshKey(refresh), {
+    await this.#engine.store.saveRefreshToken(refreshKey(refresh), {
       userId: user.id, name: user.name, roles: user.roles, channels: user.channels, family
     }, this.#config.refreshTokenTtl)
     return {
@@ -66,30 +66,30 @@ export class AuthService {
     // before the password is looked at: a verify-only server has nothing to hand out
     if (!this.#keys.canSign) throw signingUnavailable()
     const failKey = `login-fail:${username}`
-    if (await this.#engine.hits(failKey) >= this.#config.loginFailures) {
+    if (await this.#engine.store.hits(failKey) >= this.#config.loginFailures) {
       throw new GatecastError(429, 'rate_limited', 'too many failed logins for this user; try again later')
     }
     const user = await this.#verifyCredentials(username, password)
     if (user === null) {
-      await this.#engine.hit(failKey, LOGIN_FAILURE_WINDOW)
+      await this.#engine.store.hit(failKey, LOGIN_FAILURE_WINDOW)
       throw new GatecastError(401, 'invalid_credentials', 'invalid username or password')
     }
-    await this.#engine.clearHits(failKey)
+    await this.#engine.store.clearHits(failKey)
     return this.#issue(user, randomUUID())
   }
 
   async refresh (refreshToken: string): Promise<TokenPair> {
     // before the token is used up
     if (!this.#keys.canSign) throw signingUnavailable()
-    const used = await this.#engine.useRefreshToken(refreshKey(refreshToken))
+    const used = await this.#engine.store.useRefreshToken(refreshKey(refreshToken))
     if (used === null) throw new GatecastError(401, 'invalid_refresh_token', 'invalid or expired refresh token')
     const { record, reused } = used
     if (reused) {
       // a rotated token came back: someone holds a copy, so the whole family goes
-      await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
+      await this.#engine.store.revokeFamily(record.family, this.#config.refreshTokenTtl)
       throw new GatecastError(401, 'refresh_token_reused', 'refresh token already used; all sessions of this login are revoked')
     }
-    if (await this.#engine.isFamilyRevoked(record.family)) {
+    if (await this.#engine.store.isFamilyRevoked(record.family)) {
       throw new GatecastError(401, 'invalid_refresh_token', 'refresh token revoked')
     }
     let user: VerifiedUser | null = { id: record.userId, name: record.name, roles: record.roles, channels: record.channels }
@@ -97,7 +97,7 @@ export class AuthService {
       // roles changed or user removed since login: the new tokens say so
       user = await this.#lookupUser(record.userId)
       if (user === null) {
-        await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
+        await this.#engine.store.revokeFamily(record.family, this.#config.refreshTokenTtl)
         throw new GatecastError(401, 'invalid_refresh_token', 'user no longer exists')
       }
     }
@@ -107,14 +107,14 @@ export class AuthService {
   async logout (identity: Identity, refreshToken?: string): Promise<void> {
     if (identity.jti !== undefined) {
       const ttl = identity.exp !== undefined ? Math.max(1, identity.exp - Math.floor(Date.now() / 1000) + 60) : this.#config.accessTokenTtl
-      await this.#engine.revokeToken(identity.jti, ttl)
-      await this.#engine.control({ kind: 'revoke', userId: identity.userId, jti: identity.jti })
+      await this.#engine.store.revokeToken(identity.jti, ttl)
+      await this.#engine.broker.control({ kind: 'revoke', userId: identity.userId, jti: identity.jti })
     }
     if (refreshToken !== undefined) {
       // only peeked: someone else's token must stay untouched
-      const record = await this.#engine.peekRefreshToken(refreshKey(refreshToken))
+      const record = await this.#engine.store.peekRefreshToken(refreshKey(refreshToken))
       if (record !== null && record.userId === identity.userId) {
-        await this.#engine.revokeFamily(record.family, this.#config.refreshTokenTtl)
+        await this.#engine.store.revokeFamily(record.family, this.#config.refreshTokenTtl)
       }
     }
   }

@@ -7,7 +7,17 @@ import { parseEnv } from 'node:util'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import envSchema from 'env-schema'
-import type { NamespaceOptions } from '../core/channels.ts'
+
+/** A namespace's options (CHANNELS_FILE): what `ns:rest` channels allow. */
+export interface NamespaceOptions {
+  /** clients may publish (the server API always may) */
+  publish?: boolean
+  /** join/leave frames and presence queries */
+  presence?: boolean
+  historySize?: number
+  /** seconds */
+  historyTtl?: number
+}
 
 export const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const
 export type JwtAlgorithm = typeof ALGORITHMS[number]

@@ -1,16 +1,9 @@
 // One place turns a channel name into its rules: namespace options, user-limited
 // `#` channels and the token's `channels` claim.
+import type { NamespaceOptions } from '../config/config.ts'
 import { CHANNEL_PATTERN } from '../protocol/frames.ts'
 
-export interface NamespaceOptions {
-  /** clients may publish (the server API always may) */
-  publish?: boolean
-  /** join/leave frames and presence queries */
-  presence?: boolean
-  historySize?: number
-  /** seconds */
-  historyTtl?: number
-}
+export type { NamespaceOptions }
 
 export interface ChannelOptions {
   namespace: string | null

@@ -1,8 +1,8 @@
 // The gateway's operations: what the server API, plugins (the `gatecast`
 // decorator) and client frames do. Cluster-wide through the engine.
+import type { Logger } from '../config/logger.ts'
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { FastifyBaseLogger } from 'fastify'
 import type { AuthService } from '../auth/service.ts'
 import { ChannelRules, isValidChannel, userMayJoin, type ChannelOptions } from './channels.ts'
 import type { GatecastConfig } from '../config/config.ts'
@@ -10,7 +10,7 @@ import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from '../en
 import { isValidId } from '../engine/ids.ts'
 import { GatecastError, isGatecastError } from '../protocol/errors.ts'
 import { Connection, Hub } from './hub.ts'
-import type { GatecastMetrics } from './stats.ts'
+import type { Stats } from './stats.ts'
 import {
   CloseCodes, directFrameText, MAX_DATA_DEPTH, parseClientFrame, presenceFrameText, readyFrameText, withinDepth,
   type ErrorCode, type PublishFrame, type RefreshFrame
@@ -79,7 +79,7 @@ export class Gatecast {
   readonly #engine: Engine
   readonly #auth: AuthService
   readonly #config: GatecastConfig
-  readonly #log: FastifyBaseLogger
+  readonly #log: Logger
   readonly #hub: Hub
   readonly #connectHooks: OnConnectHook[] = []
   readonly #publishHooks: OnPublishHook[] = []
@@ -88,16 +88,16 @@ export class Gatecast {
   // presence removals still in flight; shutdown waits for them before the engine goes
   readonly #removals = new Set<Promise<void>>()
 
-  readonly #metrics: GatecastMetrics
+  readonly #metrics: Stats
 
-  constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: FastifyBaseLogger, metrics: GatecastMetrics) {
+  constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: Logger, metrics: Stats) {
     this.#engine = engine
     this.#auth = auth
     this.#config = config
     this.#log = log
     this.#metrics = metrics
     this.rules = new ChannelRules({ historySize: config.historySize, historyTtl: config.historyTtl }, config.channels)
-    metrics.attach({ socketsByNamespace: () => this.#hub.socketsByNamespace(), engine: () => engine.health() })
+    metrics.sources = { socketsByNamespace: () => this.#hub.socketsByNamespace(), engine: () => engine.health() }
     this.#hub = new Hub({
       engine,
       metrics,
@@ -157,7 +157,7 @@ export class Gatecast {
   #store (channel: string, data: unknown, userId: string | null, opts: ChannelOptions): Promise<string> {
     const dataJson = JSON.stringify(data)
     if (dataJson === undefined) throw new GatecastError(400, 'bad_request', 'data must be a JSON value')
-    return this.#engine.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
+    return this.#engine.broker.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
   }
 
   /** Publishes as the server (`from: null`) to every socket on the channel, cluster-wide. */
@@ -174,34 +174,34 @@ export class Gatecast {
   }
 
   async sendToUser (userId: string, data: unknown): Promise<void> {
-    await this.#engine.control({ kind: 'user', userId, frame: this.#directFrame(data) })
+    await this.#engine.broker.control({ kind: 'user', userId, frame: this.#directFrame(data) })
   }
 
   async broadcast (data: unknown): Promise<void> {
-    await this.#engine.control({ kind: 'all', frame: this.#directFrame(data) })
+    await this.#engine.broker.control({ kind: 'all', frame: this.#directFrame(data) })
   }
 
   async disconnectUser (userId: string): Promise<void> {
-    await this.#engine.control({ kind: 'kick', userId })
+    await this.#engine.broker.control({ kind: 'kick', userId })
   }
 
   async presence (channel: string): Promise<{ channel: string, users: PresenceEntry[] }> {
     this.#checkChannel(channel)
-    return { channel, users: await this.#engine.presence(channel) }
+    return { channel, users: await this.#engine.presence.presence(channel) }
   }
 
   async history (channel: string, opts: { since?: string, limit?: number } = {}): Promise<{ messages: StoredMessage[], recovered: boolean }> {
     this.#checkChannel(channel)
     if (opts.since !== undefined && !isValidId(opts.since)) throw new GatecastError(400, 'bad_since', 'invalid since id')
-    return this.#engine.history(channel, { since: opts.since, limit: opts.limit ?? this.rules.resolve(channel).historySize })
+    return this.#engine.broker.history(channel, { since: opts.since, limit: opts.limit ?? this.rules.resolve(channel).historySize })
   }
 
   async channels (): Promise<ChannelSummary[]> {
-    return this.#engine.channels()
+    return this.#engine.presence.channels()
   }
 
   async userStatus (userId: string): Promise<UserInfo> {
-    const s = await this.#engine.userStatus(userId)
+    const s = await this.#engine.presence.userStatus(userId)
     return { userId, online: s.connections > 0, connections: s.connections, channels: s.channels }
   }
 
@@ -225,7 +225,7 @@ export class Gatecast {
     if (!userMayJoin(req.channel, opts, identity.userId, identity.channels)) {
       throw new GatecastError(403, 'channel_forbidden', 'channel not allowed for this user')
     }
-    const { connections } = await this.#engine.userStatus(identity.userId)
+    const { connections } = await this.#engine.presence.userStatus(identity.userId)
     if (connections >= this.#config.wsSocketsPerUser) throw new GatecastError(429, 'too_many_sockets', 'too many open sockets for this user')
     const ctx: Admission = { userId: identity.userId, channel: req.channel, identity, remoteAddress: req.remoteAddress, since: req.since, startedAt }
     for (const hook of this.#connectHooks) await hook(ctx)
@@ -249,17 +249,17 @@ export class Gatecast {
     const hub = this.#hub
     hub.adopt(conn)
     this.#log.info({ connectionId: conn.id, userId: conn.userId, channel: conn.channel, remoteAddress: conn.remoteAddress }, 'socket open')
-    const { joined } = await this.#engine.addConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+    const { joined } = await this.#engine.presence.addConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
     // announced now, so a leave (on close) can never come without its join; the
     // joiner's own copy waits in conn.pending behind `ready`
-    if (joined && opts.presence) await this.#engine.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
+    if (joined && opts.presence) await this.#engine.broker.publishTransient(conn.channel, presenceFrameText(conn.channel, 'join', conn.userId))
     let recovered: boolean | undefined
     let replay: string[] = []
     let top = 0
     // subscribed before history is read: what is published meanwhile waits in conn.pending
     await hub.join(conn)
     if (a.since !== undefined) {
-      const r = await this.#engine.recover(conn.channel, a.since)
+      const r = await this.#engine.broker.recover(conn.channel, a.since)
       recovered = r.recovered
       replay = r.frames
       top = r.top
@@ -271,7 +271,7 @@ export class Gatecast {
 
   #onClosed (conn: Connection, code: number): void {
     const durationMs = Date.now() - conn.openedAt
-    this.#metrics.closes.inc({ code })
+    this.#metrics.closed(code)
     this.#log.info({
       connectionId: conn.id,
       userId: conn.userId,
@@ -282,7 +282,7 @@ export class Gatecast {
       framesIn: conn.framesIn,
       framesOut: conn.framesOut
     }, 'socket closed')
-    const removal = this.#engine.removeConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
+    const removal = this.#engine.presence.removeConnection({ connectionId: conn.id, userId: conn.userId, channel: conn.channel })
       .then(({ left }) => { if (left) this.#left(conn.channel, conn.userId) })
       .catch((err: unknown) => this.#log.warn({ err, connectionId: conn.id }, 'presence update failed'))
       .finally(() => this.#removals.delete(removal))
@@ -295,7 +295,7 @@ export class Gatecast {
 
   #left (channel: string, userId: string): void {
     if (!this.rules.resolve(channel).presence) return
-    this.#engine.publishTransient(channel, presenceFrameText(channel, 'leave', userId))
+    this.#engine.broker.publishTransient(channel, presenceFrameText(channel, 'leave', userId))
       .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence leave failed'))
   }
 

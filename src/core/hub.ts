@@ -2,11 +2,11 @@
 // deliveries, liveness pings, token expiry, slow consumers and shutdown.
 // deliver() is the per-message path: one Buffer per publish, then a plain
 // loop of sends — no per-socket JSON, closures or promises.
+import type { Logger } from '../config/logger.ts'
 import type { WebSocket } from 'ws'
-import type { FastifyBaseLogger } from 'fastify'
 import type { ChannelOptions } from './channels.ts'
 import type { ControlMessage, Engine, EngineListener } from '../engine/types.ts'
-import type { GatecastMetrics } from './stats.ts'
+import type { Stats } from './stats.ts'
 import { frameText } from '../protocol/wire.ts'
 import { CloseCodes } from '../protocol/frames.ts'
 
@@ -77,8 +77,8 @@ export class Connection {
 
 export interface HubOptions {
   engine: Engine
-  metrics: GatecastMetrics
-  log: FastifyBaseLogger
+  metrics: Stats
+  log: Logger
   sendBuffer: number
   pingInterval: number
   expiryGrace: number
@@ -174,7 +174,7 @@ export class Hub implements EngineListener {
     set.add(conn)
     let subscribed = this.#subscriptions.get(conn.channel)
     if (subscribed === undefined) {
-      subscribed = this.#o.engine.subscribe(conn.channel)
+      subscribed = this.#o.engine.broker.subscribe(conn.channel)
       this.#subscriptions.set(conn.channel, subscribed)
       const mine = subscribed
       // a failed subscription is retried by the next joiner, unless a newer one replaced it
@@ -194,7 +194,7 @@ export class Hub implements EngineListener {
     if (set !== undefined && set.delete(conn) && set.size === 0) {
       this.#byChannel.delete(conn.channel)
       this.#subscriptions.delete(conn.channel)
-      this.#o.engine.unsubscribe(conn.channel).catch((err: unknown) => this.#o.log.warn({ err, channel: conn.channel }, 'unsubscribe failed'))
+      this.#o.engine.broker.unsubscribe(conn.channel).catch((err: unknown) => this.#o.log.warn({ err, channel: conn.channel }, 'unsubscribe failed'))
     }
   }
 

@@ -3,7 +3,7 @@
 import { messageFrameText, storedMessageOf } from '../protocol/frames.ts'
 import { formatId, newEpoch, parseId } from './ids.ts'
 import type {
-  ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,
+  ChannelSummary, ConnectionRef, ControlMessage, EngineListener, HistoryOptions, PresenceEntry,
   PublishInput, Recovery, RefreshRecord, StoredMessage, UserStatus
 } from './types.ts'
 
@@ -25,7 +25,7 @@ interface Stream {
 const IDLE_STREAM_MS = 300_000
 const SWEEP_MS = 10_000
 
-export class MemoryEngine implements Engine {
+export class MemoryEngine {
   #listener: EngineListener | null = null
   readonly #streams = new Map<string, Stream>()
   // channel → user → connection count, and user → channel → count

@@ -4,13 +4,13 @@
 // Redis Cluster can hold them without a migration; per-channel pub/sub topics
 // use the same tag (ready for SPUBLISH). Scripts touch one channel's keys only,
 // except the `channels` index noted below.
+import type { Logger } from '../config/logger.ts'
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { FastifyBaseLogger } from 'fastify'
 import { storedMessageOf } from '../protocol/frames.ts'
 import { newEpoch, parseId } from './ids.ts'
 import type {
-  ChannelSummary, ConnectionRef, ControlMessage, Engine, EngineListener, HistoryOptions, PresenceEntry,
+  ChannelSummary, ConnectionRef, ControlMessage, EngineListener, HistoryOptions, PresenceEntry,
   PublishInput, Recovery, RefreshRecord, StoredMessage, UserStatus
 } from './types.ts'
 
@@ -90,18 +90,18 @@ export interface RedisEngineOptions {
   prefix: string
   /** a node silent for this long is dead: its connections leave presence */
   nodeTimeoutMs: number
-  log: FastifyBaseLogger
+  log: Logger
   redisOptions?: RedisOptions
 }
 
-export class RedisEngine implements Engine {
+export class RedisEngine {
   readonly nodeId = randomUUID()
   readonly client: Redis
   readonly #sub: Redis
   readonly #p: string
   // compared with the topic of every pub/sub message
   readonly #controlTopic: string
-  readonly #log: FastifyBaseLogger
+  readonly #log: Logger
   readonly #nodeTimeoutMs: number
   #listener: EngineListener | null = null
   readonly #topics = new Map<string, string>()

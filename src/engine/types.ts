@@ -1,7 +1,10 @@
 // The engine is everything that must be shared between nodes: channel fan-out,
-// history, presence, and auth state (revocations, refresh tokens, counters).
-// Routes and the hub only see this interface; memory.ts serves one process,
-// redis.ts a cluster.
+// history, presence, and auth state (revocations, refresh tokens, counters),
+// split by role (broker.ts, presence.ts, auth-store.ts); memory/ serves one
+// process, redis/ a cluster. These are the data types they share.
+import type { AuthStore } from './auth-store.ts'
+import type { Broker, BrokerListener } from './broker.ts'
+import type { PresenceListener, PresenceManager } from './presence.ts'
 
 export interface HistoryOptions {
   historySize: number
@@ -38,17 +41,6 @@ export type ControlMessage =
   | { kind: 'kick', userId: string }
   | { kind: 'revoke', userId: string, jti: string }
 
-export interface EngineListener {
-  /**
-   * A frame for every local socket of `channel`; seq 0 marks frames that are
-   * not in history (presence). ts: publish time in ms, 0 when unknown.
-   */
-  deliver (channel: string, seq: number, frame: string, ts: number): void
-  control (msg: ControlMessage): void
-  /** a dead node's last connection of this user on this channel was reaped */
-  presenceLost (channel: string, userId: string): void
-}
-
 export interface ConnectionRef {
   connectionId: string
   userId: string
@@ -79,45 +71,21 @@ export interface RefreshRecord {
   family: string
 }
 
+/** A node's listener for everything the engine delivers. */
+export interface EngineListener extends BrokerListener, PresenceListener {}
+
+/**
+ * The engine of one node: a broker, a presence manager and an auth store, each
+ * an interface of its own, with the connection they share.
+ */
 export interface Engine {
+  readonly broker: Broker
+  readonly presence: PresenceManager
+  readonly store: AuthStore
   start (listener: EngineListener): Promise<void>
   close (): Promise<void>
   /** false while the backing store is unreachable */
   isReady (): boolean
   /** for metrics: errors so far and the last round trip to the store */
   health (): { errors: number, rttMs: number | null }
-
-  /** this node starts (stops) receiving deliveries for the channel */
-  subscribe (channel: string): Promise<void>
-  unsubscribe (channel: string): Promise<void>
-  /** appends to history (when enabled) and fans out to every node; resolves to the message id */
-  publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string>
-  /** fans out a frame that is not kept in history */
-  publishTransient (channel: string, frame: string): Promise<void>
-  recover (channel: string, since: string): Promise<Recovery>
-  history (channel: string, opts: { since?: string, limit: number }): Promise<{ messages: StoredMessage[], recovered: boolean }>
-  /** delivered to every node, this one included */
-  control (msg: ControlMessage): Promise<void>
-
-  /** joined: the user's first connection on the channel, cluster-wide */
-  addConnection (ref: ConnectionRef): Promise<{ joined: boolean }>
-  /** left: the user's last connection on the channel went away */
-  removeConnection (ref: ConnectionRef): Promise<{ left: boolean }>
-  presence (channel: string): Promise<PresenceEntry[]>
-  channels (): Promise<ChannelSummary[]>
-  userStatus (userId: string): Promise<UserStatus>
-
-  revokeToken (jti: string, ttlSeconds: number): Promise<void>
-  isTokenRevoked (jti: string): Promise<boolean>
-  saveRefreshToken (key: string, record: RefreshRecord, ttlSeconds: number): Promise<void>
-  /** reads a refresh token without using it */
-  peekRefreshToken (key: string): Promise<RefreshRecord | null>
-  /** marks the token used; `reused` when it had been used before */
-  useRefreshToken (key: string): Promise<{ record: RefreshRecord, reused: boolean } | null>
-  revokeFamily (family: string, ttlSeconds: number): Promise<void>
-  isFamilyRevoked (family: string): Promise<boolean>
-  /** counts a hit in a fixed window and returns the count so far */
-  hit (key: string, windowSeconds: number): Promise<number>
-  hits (key: string): Promise<number>
-  clearHits (key: string): Promise<void>
 }
