@@ -16,4 +16,9 @@ export interface AuthStore {
   hit (key: string, windowSeconds: number): Promise<number>
   hits (key: string): Promise<number>
   clearHits (key: string): Promise<void>
+  /**
+   * counts a hit on a rate-limit counter (a key space of its own) in a fixed
+   * window of `windowMs` and returns the count so far and the ms left in the window
+   */
+  rateHit (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }>
 }

@@ -1,0 +1,128 @@
+// The in-process broker: one node, streams in a map. Delivery is synchronous
+// inside publish, so recovery needs no buffering here.
+import { messageFrameText, storedMessageOf } from '../../protocol/frames.ts'
+import type { Broker, BrokerListener } from '../broker.ts'
+import { formatId, newEpoch, parseId } from '../ids.ts'
+import type { ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from '../types.ts'
+
+// only the frame: history reads (rare) parse it back, as the Redis engine does,
+// and each entry outlives a young-generation GC or two, which copies it
+interface Entry {
+  seq: number
+  expiresAt: number
+  frame: string
+}
+
+interface Stream {
+  epoch: string
+  top: number
+  entries: Entry[]
+  lastPublish: number
+}
+
+const IDLE_STREAM_MS = 300_000
+
+export class MemoryBroker implements Broker {
+  #listener: BrokerListener | null = null
+  readonly #streams = new Map<string, Stream>()
+
+  /** null: deliveries are dropped (not started, or closed) */
+  attach (listener: BrokerListener | null): void {
+    this.#listener = listener
+  }
+
+  async subscribe (): Promise<void> {}
+  async unsubscribe (): Promise<void> {}
+
+  #stream (channel: string): Stream {
+    let s = this.#streams.get(channel)
+    if (s === undefined) {
+      s = { epoch: newEpoch(), top: 0, entries: [], lastPublish: 0 }
+      this.#streams.set(channel, s)
+    }
+    return s
+  }
+
+  #trim (s: Stream, now: number): void {
+    let drop = 0
+    while (drop < s.entries.length && s.entries[drop].expiresAt <= now) drop++
+    if (drop > 0) s.entries.splice(0, drop)
+  }
+
+  async publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
+    const s = this.#stream(channel)
+    const seq = ++s.top
+    const id = formatId(s.epoch, seq)
+    const frame = messageFrameText(channel, id, input.from, input.dataJson, input.ts)
+    s.lastPublish = input.ts
+    if (opts.historySize > 0) {
+      s.entries.push({ seq, expiresAt: input.ts + opts.historyTtl * 1000, frame })
+      // shift() is O(1) in V8 (left-trimming); splice would move the whole array
+      while (s.entries.length > opts.historySize) s.entries.shift()
+    } else if (s.entries.length > 0) {
+      s.entries.length = 0
+    }
+    this.#listener?.deliver(channel, seq, frame, input.ts)
+    return id
+  }
+
+  async publishTransient (channel: string, frame: string): Promise<void> {
+    this.#listener?.deliver(channel, 0, frame, 0)
+  }
+
+  /** Entries after `since`, or null when history does not reach back that far. */
+  #after (channel: string, since: string, now: number): Entry[] | null {
+    const s = this.#streams.get(channel)
+    const pos = parseId(since)
+    if (s === undefined || pos === null || pos.epoch !== s.epoch || pos.seq > s.top) return null
+    this.#trim(s, now)
+    if (pos.seq === s.top) return []
+    const first = s.entries[0]
+    if (first === undefined || first.seq > pos.seq + 1) return null
+    return s.entries.slice(pos.seq + 1 - first.seq)
+  }
+
+  async recover (channel: string, since: string): Promise<Recovery> {
+    const found = this.#after(channel, since, Date.now())
+    const top = this.#streams.get(channel)?.top ?? 0
+    if (found === null) return { recovered: false, frames: [], top }
+    return { recovered: true, frames: found.map(e => e.frame), top }
+  }
+
+  async history (channel: string, opts: { since?: string, limit: number }): Promise<{ messages: StoredMessage[], recovered: boolean }> {
+    const now = Date.now()
+    let entries: Entry[]
+    let recovered = true
+    if (opts.since !== undefined) {
+      const found = this.#after(channel, opts.since, now)
+      recovered = found !== null
+      entries = found ?? []
+    } else {
+      const s = this.#streams.get(channel)
+      if (s !== undefined) this.#trim(s, now)
+      entries = s?.entries ?? []
+    }
+    // with since: the next `limit` after it (paging forward); without: the newest `limit`
+    const picked = entries.length <= opts.limit ? entries : opts.since !== undefined ? entries.slice(0, opts.limit) : entries.slice(entries.length - opts.limit)
+    return {
+      recovered,
+      messages: picked.map(e => storedMessageOf(e.frame))
+    }
+  }
+
+  async control (msg: ControlMessage): Promise<void> {
+    this.#listener?.control(msg)
+  }
+
+  /**
+   * Drops expired entries, and streams idle for a while with nothing left,
+   * unless someone is on the channel: their `since` must keep meaning the
+   * same epoch while they are connected.
+   */
+  sweep (now: number, occupied: (channel: string) => boolean): void {
+    for (const [channel, s] of this.#streams) {
+      this.#trim(s, now)
+      if (s.entries.length === 0 && now - s.lastPublish > IDLE_STREAM_MS && !occupied(channel)) this.#streams.delete(channel)
+    }
+  }
+}

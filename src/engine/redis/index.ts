@@ -1,0 +1,39 @@
+// The cluster engine: every node with the same Redis URL and prefix is one
+// gateway. The roles share one connection (connection.ts).
+import type { Engine, EngineListener } from '../types.ts'
+import { RedisAuthStore } from './auth-store.ts'
+import { RedisBroker } from './broker.ts'
+import { RedisConnection, type RedisEngineOptions } from './connection.ts'
+import { NodeHeartbeat } from './nodes.ts'
+import { RedisPresence } from './presence.ts'
+
+export type { RedisEngineOptions } from './connection.ts'
+
+export function createRedisEngine (o: RedisEngineOptions): Engine {
+  const c = new RedisConnection(o)
+  const broker = new RedisBroker(c)
+  const presence = new RedisPresence(c)
+  const store = new RedisAuthStore(c)
+  const nodes = new NodeHeartbeat(c, presence, o.nodeTimeoutMs)
+  return {
+    broker,
+    presence,
+    store,
+    async start (listener: EngineListener) {
+      broker.attach(listener)
+      presence.attach(listener)
+      if (!await c.waitReady(5000)) c.log.warn('redis is not reachable yet; the node answers 503 until it is')
+      broker.listenControl()
+      await nodes.start()
+    },
+    async close () {
+      broker.attach(null)
+      presence.attach(null)
+      // leaving cleanly: this node's connections leave presence now, not at the node timeout
+      await nodes.leave()
+      c.disconnect()
+    },
+    isReady: () => c.isReady(),
+    health: () => c.health()
+  }
+}

@@ -1,0 +1,29 @@
+// Every Redis key and topic of the engine, named in one place.
+//
+// Keys carry a hash tag per channel ({ch:NAME}) and per user ({u:ID}) so a
+// Redis Cluster can hold them without a migration; per-channel pub/sub topics
+// use the same tag (ready for SPUBLISH). Scripts touch one channel's keys only,
+// except the `channels` index (see CHANNEL_COUNT_LUA).
+
+export function redisKeys (p: string) {
+  return {
+    meta: (c: string) => `${p}:{ch:${c}}:meta`,
+    hist: (c: string) => `${p}:{ch:${c}}:hist`,
+    users: (c: string) => `${p}:{ch:${c}}:users`,
+    topic: (c: string) => `${p}:{ch:${c}}:pub`,
+    user: (u: string) => `${p}:{u:${u}}:chans`,
+    channels: () => `${p}:channels`,
+    control: () => `${p}:control`,
+    nodes: () => `${p}:nodes`,
+    nodeConns: (n: string) => `${p}:node:${n}:conns`,
+    reap: (n: string) => `${p}:reap:${n}`,
+    revoked: (jti: string) => `${p}:revoked:${jti}`,
+    refresh: (k: string) => `${p}:rt:${k}`,
+    family: (f: string) => `${p}:family:${f}`,
+    hits: (k: string) => `${p}:hits:${k}`,
+    // the prefix @fastify/rate-limit's own Redis store was given before (nameSpace)
+    rate: (k: string) => `${p}:rl:${k}`
+  }
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>

@@ -1,0 +1,84 @@
+// Presence in Redis: per channel a hash user → connection count, per user a
+// hash channel → count, the channel index, and per node the connections it
+// holds, so a dead node's share can be taken out (reap).
+import type { PresenceListener, PresenceManager } from '../presence.ts'
+import type { ChannelSummary, ConnectionRef, PresenceEntry, UserStatus } from '../types.ts'
+import type { RedisConnection } from './connection.ts'
+
+export class RedisPresence implements PresenceManager {
+  readonly #c: RedisConnection
+  #listener: PresenceListener | null = null
+
+  constructor (c: RedisConnection) {
+    this.#c = c
+  }
+
+  attach (listener: PresenceListener | null): void {
+    this.#listener = listener
+  }
+
+  async #track (ref: ConnectionRef, delta: 1 | -1): Promise<number> {
+    const { keys: k, scripts: s, nodeId } = this.#c
+    const [n] = await Promise.all([
+      s.channelCount(k.users(ref.channel), k.channels(), ref.userId, delta, ref.channel) as Promise<number>,
+      s.count(k.user(ref.userId), ref.channel, delta),
+      s.count(k.nodeConns(nodeId), `${ref.channel}\n${ref.userId}`, delta)
+    ])
+    return n
+  }
+
+  async addConnection (ref: ConnectionRef): Promise<{ joined: boolean }> {
+    return { joined: await this.#track(ref, 1) === 1 }
+  }
+
+  async removeConnection (ref: ConnectionRef): Promise<{ left: boolean }> {
+    return { left: await this.#track(ref, -1) <= 0 }
+  }
+
+  async presence (channel: string): Promise<PresenceEntry[]> {
+    const users = await this.#c.client.hgetall(this.#c.keys.users(channel))
+    return Object.entries(users).map(([userId, n]) => ({ userId, connections: Number(n) }))
+  }
+
+  async channels (): Promise<ChannelSummary[]> {
+    const { client, keys: k } = this.#c
+    const names = await client.smembers(k.channels())
+    const pipe = client.pipeline()
+    for (const name of names) pipe.hvals(k.users(name))
+    const counts = await pipe.exec() ?? []
+    return names.map((name, i) => {
+      const vals = (counts[i]?.[1] ?? []) as string[]
+      return { name, users: vals.length, connections: vals.reduce((s, v) => s + Number(v), 0) }
+    }).filter(c => c.users > 0)
+  }
+
+  async userStatus (userId: string): Promise<UserStatus> {
+    const chans = await this.#c.client.hgetall(this.#c.keys.user(userId))
+    let connections = 0
+    for (const n of Object.values(chans)) connections += Number(n)
+    return { connections, channels: Object.keys(chans) }
+  }
+
+  /**
+   * Removes a node's connections from presence and user status; for another
+   * node's users who are gone everywhere, the listener sends leave frames.
+   * Resolves to how many (channel, user) entries the node held.
+   */
+  async reap (node: string): Promise<number> {
+    const { client, keys: k, scripts: s, nodeId } = this.#c
+    const conns = await client.hgetall(k.nodeConns(node))
+    for (const [field, count] of Object.entries(conns)) {
+      const nl = field.indexOf('\n')
+      const channel = field.slice(0, nl)
+      const userId = field.slice(nl + 1)
+      const n = Number(count)
+      const [left] = await Promise.all([
+        s.channelCount(k.users(channel), k.channels(), userId, -n, channel) as Promise<number>,
+        s.count(k.user(userId), channel, -n)
+      ])
+      if (left <= 0 && node !== nodeId) this.#listener?.presenceLost(channel, userId)
+    }
+    await client.del(k.nodeConns(node))
+    return Object.keys(conns).length
+  }
+}

@@ -1,0 +1,135 @@
+// Every Lua script of the Redis engine, and their registration on a client.
+import type { Redis } from 'ioredis'
+import { MESSAGE_LAYOUT } from '../../protocol/message-layout.ts'
+
+// how long a channel's epoch/sequence outlives its last publish
+const META_TTL_MS = 24 * 3600 * 1000
+
+/**
+ * A Lua (5.1) single-quoted literal of `s`: printable ASCII as is, everything
+ * else (quote, backslash, control bytes, UTF-8 bytes) as a three-digit \ddd
+ * escape, so no layout piece can end the literal or change meaning.
+ */
+export function luaString (s: string): string {
+  let out = "'"
+  for (const byte of Buffer.from(s, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x27 && byte !== 0x5c
+      ? String.fromCharCode(byte)
+      : '\\' + String(byte).padStart(3, '0')
+  }
+  return out + "'"
+}
+
+// the `message` frame, concatenated from the same pieces as messageFrameText
+const [BEFORE_CHANNEL, BEFORE_ID, BEFORE_FROM, BEFORE_DATA, BEFORE_TS, END] = MESSAGE_LAYOUT.map(luaString)
+const FRAME_LUA = `${BEFORE_CHANNEL} .. ARGV[1] .. ${BEFORE_ID} .. id .. ${BEFORE_FROM} .. ARGV[2] .. ${BEFORE_DATA} .. ARGV[3] .. ${BEFORE_TS} .. ARGV[4] .. ${END}`
+
+export const PUBLISH_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('DEL', KEYS[2])
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'top', 1)
+local id = epoch .. ':' .. seq
+local frame = ${FRAME_LUA}
+local size = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[7])
+if size > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', size, seq .. '-0', 'e', tonumber(ARGV[4]) + ttl, 'f', frame)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+redis.call('PEXPIRE', KEYS[1], ${META_TTL_MS})
+redis.call('PUBLISH', ARGV[8], seq .. ' ' .. ARGV[4] .. ' ' .. frame)
+return id
+`
+
+// returns {recovered(0|1), top, frame...}; never a partial replay
+const RECOVER_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local top = tonumber(redis.call('HGET', KEYS[1], 'top') or '0')
+if not epoch or epoch ~= ARGV[1] then return {0, top} end
+local since = tonumber(ARGV[2])
+if since > top then return {0, top} end
+if since == top then return {1, top} end
+local entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+')
+if #entries == 0 then return {0, top} end
+local firstSeq = tonumber(string.match(entries[1][1], '^(%d+)'))
+if firstSeq ~= since + 1 or tonumber(entries[1][2][2]) <= tonumber(ARGV[3]) then return {0, top} end
+local out = {1, top}
+for i = 1, #entries do out[#out + 1] = entries[i][2][4] end
+return out
+`
+
+// HINCRBY that removes the field at zero, so counts never go stale or negative
+const COUNT_LUA = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
+`
+
+// the channel index (KEYS[2]) is the one key outside the channel's slot; a
+// Redis Cluster deployment would shard it per slot
+const CHANNEL_COUNT_LUA = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
+return n
+`
+
+const HIT_LUA = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`
+
+// as HIT_LUA, with the window's remaining ms for Retry-After in the same round trip;
+// a counter left without expiry (by hand) would never reset, so it gets the window
+const RATE_HIT_LUA = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = tonumber(ARGV[1])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then redis.call('PEXPIRE', KEYS[1], ttl) else ttl = left end
+end
+return {n, ttl}
+`
+
+const USE_REFRESH_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local used = redis.call('HINCRBY', KEYS[1], 'u', 1)
+return {redis.call('HGET', KEYS[1], 'r'), used}
+`
+
+export type Script = (...args: Array<string | number>) => Promise<unknown>
+
+export interface Scripts {
+  publish: Script
+  recover: Script
+  count: Script
+  channelCount: Script
+  hit: Script
+  rateHit: Script
+  useRefresh: Script
+}
+
+/** Registers every script on the command client (EVALSHA, with EVAL on a cache miss). */
+export function defineScripts (client: Redis): Scripts {
+  const define = (name: string, numberOfKeys: number, lua: string): Script => {
+    client.defineCommand(name, { numberOfKeys, lua })
+    const fn = (client as unknown as Record<string, Script>)[name]
+    return fn.bind(client)
+  }
+  return {
+    publish: define('gcPublish', 2, PUBLISH_LUA),
+    recover: define('gcRecover', 2, RECOVER_LUA),
+    count: define('gcCount', 1, COUNT_LUA),
+    channelCount: define('gcChannelCount', 2, CHANNEL_COUNT_LUA),
+    hit: define('gcHit', 1, HIT_LUA),
+    rateHit: define('gcRateHit', 1, RATE_HIT_LUA),
+    useRefresh: define('gcUseRefresh', 1, USE_REFRESH_LUA)
+  }
+}

@@ -1,0 +1,132 @@
+// The broker of both engines, the same cases on each: ids, delivery, recovery
+// (exact, never partial, expiry), history paging, transient frames, control.
+import t from 'tap'
+import { messageFrameText } from '../../src/protocol/frames.ts'
+import type { Engine, HistoryOptions } from '../../src/engine/index.ts'
+import { KINDS, openEngine, until } from '../helpers/engine.ts'
+
+const KEEP: HistoryOptions = { historySize: 100, historyTtl: 60 }
+
+/** Publishes data 1..n from `alice`; resolves to the ids and the frames each must have. */
+async function publishN (engine: Engine, channel: string, n: number, opts = KEEP, ts = Date.now()) {
+  const ids: string[] = []
+  const frames: string[] = []
+  for (let i = 1; i <= n; i++) {
+    const id = await engine.broker.publish(channel, { from: 'alice', dataJson: String(i), ts }, opts)
+    ids.push(id)
+    frames.push(messageFrameText(channel, id, 'alice', String(i), ts))
+  }
+  return { ids, frames, ts }
+}
+
+const epochOf = (id: string) => id.slice(0, id.indexOf(':'))
+const seqOf = (id: string) => Number(id.slice(id.indexOf(':') + 1))
+
+for (const kind of KINDS) {
+  t.test(`${kind}: ids count up per channel in one epoch; each publish is delivered once`, async t => {
+    const { engine, rec } = await openEngine(t, kind)
+    await engine.broker.subscribe('a')
+    await engine.broker.subscribe('b')
+    const a = await publishN(engine, 'a', 3)
+    const b = await publishN(engine, 'b', 1)
+    for (const id of [...a.ids, ...b.ids]) t.match(id, /^[a-z0-9]{1,16}:\d+$/)
+    t.strictSame(a.ids.map(seqOf), [1, 2, 3])
+    t.equal(new Set(a.ids.map(epochOf)).size, 1, 'one epoch')
+    t.strictSame(b.ids.map(seqOf), [1], 'sequences are per channel')
+    await until(() => rec.deliveries.length === 4, 'four deliveries')
+    t.strictSame(rec.of('a'), a.frames.map((frame, i) => ({ channel: 'a', seq: i + 1, frame, ts: a.ts })))
+    t.strictSame(rec.of('b'), [{ channel: 'b', seq: 1, frame: b.frames[0], ts: b.ts }])
+  })
+
+  t.test(`${kind}: recover gives exactly the messages after since`, async t => {
+    const { engine } = await openEngine(t, kind)
+    const { ids, frames } = await publishN(engine, 'r', 5)
+    t.strictSame(await engine.broker.recover('r', ids[1]), { recovered: true, frames: frames.slice(2), top: 5 })
+    t.strictSame(await engine.broker.recover('r', ids[0]), { recovered: true, frames: frames.slice(1), top: 5 })
+    t.strictSame(await engine.broker.recover('r', ids[4]), { recovered: true, frames: [], top: 5 }, 'up to date: nothing to replay')
+    const epoch = epochOf(ids[0])
+    t.strictSame(await engine.broker.recover('r', `${epoch}:6`), { recovered: false, frames: [], top: 5 }, 'ahead of the stream')
+    const other = epoch === 'zz' ? 'zy' : 'zz'
+    t.strictSame(await engine.broker.recover('r', `${other}:2`), { recovered: false, frames: [], top: 5 }, 'another epoch')
+    const garbage = await engine.broker.recover('r', 'not an id')
+    t.strictSame([garbage.recovered, garbage.frames], [false, []])
+    const unknown = await engine.broker.recover('never-published', ids[1])
+    t.strictSame([unknown.recovered, unknown.frames], [false, []])
+  })
+
+  t.test(`${kind}: recover is never partial once history lost the start`, async t => {
+    const { engine } = await openEngine(t, kind)
+    const { ids, frames } = await publishN(engine, 'p', 6, { historySize: 3, historyTtl: 60 })
+    t.strictSame(await engine.broker.recover('p', ids[0]), { recovered: false, frames: [], top: 6 }, 'messages 2 and 3 are gone')
+    t.strictSame(await engine.broker.recover('p', ids[1]), { recovered: false, frames: [], top: 6 }, 'message 3 is gone')
+    t.strictSame(await engine.broker.recover('p', ids[2]), { recovered: true, frames: frames.slice(3), top: 6 }, 'history reaches back exactly')
+  })
+
+  t.test(`${kind}: expired entries count as lost`, async t => {
+    const { engine } = await openEngine(t, kind)
+    const opts = { historySize: 10, historyTtl: 1 }
+    const old = await publishN(engine, 'e', 2, opts, Date.now() - 5000)
+    t.strictSame(await engine.broker.recover('e', old.ids[0]), { recovered: false, frames: [], top: 2 })
+    t.strictSame(await engine.broker.history('e', { limit: 10 }), { messages: [], recovered: true })
+    const ts = Date.now()
+    const id3 = await engine.broker.publish('e', { from: null, dataJson: '3', ts }, opts)
+    const frame3 = messageFrameText('e', id3, null, '3', ts)
+    t.equal(seqOf(id3), 3)
+    t.strictSame(await engine.broker.recover('e', old.ids[0]), { recovered: false, frames: [], top: 3 }, 'message 2 expired: a gap')
+    t.strictSame(await engine.broker.recover('e', old.ids[1]), { recovered: true, frames: [frame3], top: 3 })
+    t.strictSame((await engine.broker.history('e', { limit: 10 })).messages.map(m => m.data), [3])
+  })
+
+  t.test(`${kind}: with history off, messages are delivered and not kept`, async t => {
+    const { engine, rec } = await openEngine(t, kind)
+    await engine.broker.subscribe('off')
+    const { ids, frames } = await publishN(engine, 'off', 2, { historySize: 0, historyTtl: 60 })
+    await until(() => rec.of('off').length === 2, 'both delivered')
+    t.strictSame(rec.of('off').map(d => d.frame), frames)
+    t.strictSame(await engine.broker.history('off', { limit: 10 }), { messages: [], recovered: true })
+    t.strictSame(await engine.broker.recover('off', ids[0]), { recovered: false, frames: [], top: 2 })
+    t.strictSame(await engine.broker.recover('off', ids[1]), { recovered: true, frames: [], top: 2 }, 'up to date needs no history')
+  })
+
+  t.test(`${kind}: history pages forward after since, newest without, oldest first`, async t => {
+    const { engine } = await openEngine(t, kind)
+    const { ids, ts } = await publishN(engine, 'h', 5)
+    const all = await engine.broker.history('h', { limit: 10 })
+    t.strictSame(all, { recovered: true, messages: ids.map((id, i) => ({ id, channel: 'h', from: 'alice', data: i + 1, ts })) })
+    const data = async (opts: { since?: string, limit: number }) => {
+      const r = await engine.broker.history('h', opts)
+      return { recovered: r.recovered, data: r.messages.map(m => m.data) }
+    }
+    t.strictSame(await data({ limit: 2 }), { recovered: true, data: [4, 5] }, 'the newest two')
+    t.strictSame(await data({ since: ids[0], limit: 2 }), { recovered: true, data: [2, 3] }, 'the next two after since')
+    t.strictSame(await data({ since: ids[3], limit: 10 }), { recovered: true, data: [5] })
+    t.strictSame(await data({ since: ids[4], limit: 10 }), { recovered: true, data: [] })
+    t.strictSame(await data({ since: `${epochOf(ids[0]) === 'q' ? 'r' : 'q'}:1`, limit: 10 }), { recovered: false, data: [] })
+    t.strictSame(await data({ limit: 10, since: undefined }), { recovered: true, data: [1, 2, 3, 4, 5] })
+    t.strictSame(await engine.broker.history('empty', { limit: 10 }), { messages: [], recovered: true })
+  })
+
+  t.test(`${kind}: transient frames are delivered with seq 0 and ts 0 and not kept`, async t => {
+    const { engine, rec } = await openEngine(t, kind)
+    await engine.broker.subscribe('tr')
+    const frame = '{"type":"presence","channel":"tr","event":"join","userId":"bob"}'
+    await engine.broker.publishTransient('tr', frame)
+    await until(() => rec.of('tr').length === 1, 'the transient frame')
+    t.strictSame(rec.of('tr'), [{ channel: 'tr', seq: 0, frame, ts: 0 }])
+    t.strictSame(await engine.broker.history('tr', { limit: 10 }), { messages: [], recovered: true })
+  })
+
+  t.test(`${kind}: control messages reach this node`, async t => {
+    const { engine, rec } = await openEngine(t, kind)
+    const msgs = [
+      { kind: 'kick', userId: 'bob' },
+      { kind: 'revoke', userId: 'bob', jti: 'j"1' },
+      { kind: 'user', userId: 'bob', frame: '{"type":"direct"}' },
+      { kind: 'all', frame: '{"x":"☃"}' }
+    ] as const
+    for (const m of msgs) await engine.broker.control(m)
+    await until(() => rec.controls.length === msgs.length, 'every control message')
+    t.strictSame(rec.controls, msgs)
+    t.strictSame(rec.deliveries, [], 'no channel delivery')
+  })
+}

@@ -1,0 +1,83 @@
+// Engines for the engine tests: no HTTP, a listener that records everything
+// the engine delivers, and for Redis a key prefix of the test's own.
+import { Redis } from 'ioredis'
+import type { Logger } from '../../src/config/logger.ts'
+import { createMemoryEngine, createRedisEngine, type ControlMessage, type Engine, type EngineListener } from '../../src/engine/index.ts'
+import { REDIS_URL, redisPrefix } from './redis.ts'
+
+export type Kind = 'memory' | 'redis'
+export const KINDS: Kind[] = ['memory', 'redis']
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface Delivery { channel: string, seq: number, frame: string, ts: number }
+
+export class Recorder implements EngineListener {
+  readonly deliveries: Delivery[] = []
+  readonly controls: ControlMessage[] = []
+  readonly lost: Array<{ channel: string, userId: string }> = []
+
+  deliver (channel: string, seq: number, frame: string, ts: number): void {
+    this.deliveries.push({ channel, seq, frame, ts })
+  }
+
+  control (msg: ControlMessage): void {
+    this.controls.push(msg)
+  }
+
+  presenceLost (channel: string, userId: string): void {
+    this.lost.push({ channel, userId })
+  }
+
+  of (channel: string): Delivery[] {
+    return this.deliveries.filter(d => d.channel === channel)
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+export async function until (cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!await cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+export interface LogLine { level: string, obj: unknown, msg: unknown }
+
+export function captureLog (lines: LogLine[] = []): Logger {
+  const at = (level: string) => (obj: unknown, msg?: unknown) => { lines.push({ level, obj, msg }) }
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') }
+}
+
+export interface Opened {
+  engine: Engine
+  rec: Recorder
+  prefix: string
+  log: LogLine[]
+  /** closes the engine now (teardown then leaves it alone) */
+  close: () => Promise<void>
+}
+
+/** A started engine, closed at teardown; Redis engines may share a prefix (one cluster). */
+export async function openEngine (t: Teardown, kind: Kind, o: { prefix?: string, nodeTimeoutMs?: number } = {}): Promise<Opened> {
+  const log: LogLine[] = []
+  const prefix = kind === 'redis' ? o.prefix ?? redisPrefix(t) : ''
+  const engine = kind === 'memory'
+    ? createMemoryEngine()
+    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLog(log) })
+  const rec = new Recorder()
+  await engine.start(rec)
+  let closing: Promise<void> | null = null
+  const close = () => { closing ??= engine.close(); return closing }
+  t.teardown(close)
+  return { engine, rec, prefix, log, close }
+}
+
+/** A plain client on the test Redis, for looking at (and breaking) the engine's keys. */
+export function rawRedis (t: Teardown): Redis {
+  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+  t.teardown(() => r.disconnect())
+  return r
+}
