@@ -2,7 +2,8 @@
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig, resolveJwtSecret, type GatecastConfig } from './src/config/config.ts'
-import { createTokenKeys, signAccessToken } from './src/auth/tokens.ts'
+import { signAccessToken } from './src/auth/claims.ts'
+import { createTokenKeys } from './src/auth/keys.ts'
 import { UserStore } from './src/auth/users.ts'
 
 const USAGE = `usage:

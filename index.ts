@@ -4,5 +4,5 @@ export { readConfig, ConfigError, type GatecastConfig, type ConfigOverrides } fr
 export { GatecastError } from './src/protocol/errors.ts'
 export type { Gatecast, ConnectContext, PublishContext, CloseContext, OnConnectHook, OnPublishHook, OnCloseHook, UserInfo } from './src/core/gateway.ts'
 export type { VerifiedUser, VerifyCredentials } from './src/auth/users.ts'
-export type { Identity } from './src/auth/tokens.ts'
+export type { Identity } from './src/auth/claims.ts'
 export * from './src/protocol/frames.ts'

@@ -2,13 +2,16 @@
 // resumed with `since`, its token refreshed in-band before it expires.
 // No dependencies and no Node-only imports: in browsers it uses the native
 // WebSocket, in Node pass the `ws` package's WebSocket as `WebSocket`.
-// Only types come from the server's protocol module, so nothing of the server
-// is loaded at run time.
+// Only types come from the server's frames module (it loads TypeBox); at run
+// time the one server module loaded is the dependency-free codes module
+// (served beside this file as /demo/codes.js).
 import type {
-  ClientFrame, DirectFrame, ErrorCode, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame
+  ClientFrame, DirectFrame, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame
 } from '../src/protocol/frames.ts'
+import { CloseCodes, ERROR_CODES, type CloseCode, type ErrorCode } from '../src/protocol/codes.ts'
 
-export type { ClientFrame, DirectFrame, ErrorCode, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame }
+export type { ClientFrame, CloseCode, DirectFrame, ErrorCode, ErrorFrame, MessageFrame, PresenceFrame, ReadyFrame, ServerFrame }
+export { CloseCodes, ERROR_CODES }
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
@@ -145,8 +148,7 @@ export interface GatecastClient {
 }
 
 // close codes after which reconnecting cannot help
-const TERMINAL = new Set([1008, 1009, 4403])
-const UNAUTHORIZED = 4401
+const TERMINAL = new Set<number>([CloseCodes.policy, CloseCodes.tooLarge, CloseCodes.forbidden])
 // our own close of a socket we gave up on
 const ABANDONED = 4000
 const OPEN = 1
@@ -332,7 +334,7 @@ export function connect (options: ConnectOptions): GatecastClient {
       stop(code, reason)
       return
     }
-    if (code === UNAUTHORIZED) {
+    if (code === CloseCodes.unauthorized) {
       token = undefined
       tokenReason = 'expired'
     } else if (wasReady) {

@@ -4,7 +4,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { GatecastError } from '../src/protocol/errors.ts'
-import { extractToken, type Identity } from '../src/auth/tokens.ts'
+import type { Identity } from '../src/auth/claims.ts'
+import { extractToken } from '../src/auth/extract.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,7 +25,7 @@ export default fp(async (app) => {
 
   async function authenticate (req: FastifyRequest): Promise<void> {
     const token = extractToken({ authorization: req.raw.headersDistinct.authorization, query: {} })
-    if (token === null) throw new GatecastError(401, 'token_missing', 'missing Bearer token')
+    if (token === null) throw GatecastError.tokenMissing('missing Bearer token')
     req.identity = await app.auth.verifyAccess(token)
   }
 
@@ -35,7 +36,7 @@ export default fp(async (app) => {
       throw new GatecastError(401, 'invalid_api_key', 'invalid API key')
     }
     await authenticate(req)
-    if (req.identity?.roles.includes('admin') !== true) throw new GatecastError(403, 'forbidden', 'the server API needs an API key or the admin role')
+    if (req.identity?.roles.includes('admin') !== true) throw GatecastError.forbidden('the server API needs an API key or the admin role')
   }
 
   app.decorate('authenticate', authenticate)

@@ -1,8 +1,8 @@
-// Signing and verification keys (src/tokens.ts) and the `auth` decorator.
+// Signing and verification keys (src/auth/keys.ts) and the `auth` decorator.
 import fp from 'fastify-plugin'
 import { AuthService } from '../src/auth/service.ts'
 import { resolveJwtSecret } from '../src/config/config.ts'
-import { createTokenKeys } from '../src/auth/tokens.ts'
+import { createTokenKeys } from '../src/auth/keys.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

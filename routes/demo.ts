@@ -1,6 +1,7 @@
 // The demo page at `/`: a small chat built on the client library (`gatecast/client`).
 // GET /demo/client.js is the client compiled to plain ESM (dist/client/index.js,
-// made by `npm run build`); the page itself lives in public/.
+// made by `npm run build`) and GET /demo/codes.js the protocol codes it imports;
+// the page itself lives in public/.
 import { readFile } from 'node:fs/promises'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { GatecastError } from '../src/protocol/errors.ts'
@@ -8,7 +9,18 @@ import { errorRef } from '../src/protocol/rest.ts'
 
 // This module runs from routes/ (sources, tests) and from dist/routes/ (built).
 const CLIENT_BUNDLE = ['../client/index.js', '../dist/client/index.js']
+const CODES_MODULE = ['../src/protocol/codes.js', '../dist/src/protocol/codes.js']
 const PUBLIC_DIR = ['../public/', '../../public/']
+
+// The compiled client imports the codes by their place in the package, which a
+// browser would fetch as /src/protocol/codes.js; it gets them beside itself.
+const CODES_IMPORT = /(from\s*)(["'])\.\.\/src\/protocol\/codes\.js\2/g
+
+const clientNotBuilt = (): GatecastError =>
+  new GatecastError(503, 'client_not_built', 'the client bundle is missing: run `npm run build`')
+
+// the source map is not served
+const withoutSourceMap = (text: string): string => text.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
 
 const ASSETS = {
   '/': { file: 'demo.html', type: 'text/html; charset=utf-8' },
@@ -61,10 +73,22 @@ const demo: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (_req, reply) => {
     const text = await firstReadable(CLIENT_BUNDLE)
-    if (text === null) throw new GatecastError(503, 'client_not_built', 'the client bundle is missing: run `npm run build`')
+    if (text === null) throw clientNotBuilt()
     reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type('text/javascript; charset=utf-8')
-    // the source map is not served
-    return text.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
+    return withoutSourceMap(text).replace(CODES_IMPORT, '$1$2./codes.js$2')
+  })
+
+  app.get('/demo/codes.js', {
+    schema: {
+      hide: true,
+      summary: 'The protocol codes the client library imports, as a browser ES module',
+      response: { 200: Type.String(), 503: errorRef }
+    }
+  }, async (_req, reply) => {
+    const text = await firstReadable(CODES_MODULE)
+    if (text === null) throw clientNotBuilt()
+    reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type('text/javascript; charset=utf-8')
+    return withoutSourceMap(text)
   })
 }
 

@@ -16,8 +16,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: StatusSchema, 503: errorRef }
     }
   }, async () => {
-    if (app.gatecast.shuttingDown) throw new GatecastError(503, 'shutting_down', 'server is shutting down')
-    if (!app.engine.isReady()) throw new GatecastError(503, 'unavailable', 'engine unavailable')
+    if (app.gatecast.shuttingDown) throw GatecastError.shuttingDown()
+    if (!app.engine.isReady()) throw GatecastError.unavailable()
     return { status: 'ok' as const }
   })
 

@@ -24,7 +24,7 @@ const MAX_JWKS_BYTES = 512 * 1024
 const jwksUnavailable = (): GatecastError =>
   new GatecastError(401, 'jwks_unavailable', "the identity provider's keys (JWT_JWKS_URL) cannot be fetched right now")
 
-export const unknownKid = (): GatecastError => new GatecastError(401, 'token_invalid', 'unknown signing key (kid)')
+export const unknownKid = (): GatecastError => GatecastError.tokenInvalid('unknown signing key (kid)')
 
 /** The URL without credentials or query, for logs. */
 export function safeUrl (url: URL): string {
@@ -105,10 +105,10 @@ export class RemoteKeySet {
     } catch (err) {
       if (err instanceof errors.JWKSNoMatchingKey) return null
       if (err instanceof errors.JWKSMultipleMatchingKeys) {
-        throw new GatecastError(401, 'token_invalid', 'the token names no key (kid) and the key set has several')
+        throw GatecastError.tokenInvalid('the token names no key (kid) and the key set has several')
       }
       // a JWK that cannot be imported for this algorithm
-      throw new GatecastError(401, 'token_invalid', 'the signing key of the identity provider is not usable')
+      throw GatecastError.tokenInvalid('the signing key of the identity provider is not usable')
     }
   }
 

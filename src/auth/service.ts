@@ -4,7 +4,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { GatecastConfig } from '../config/config.ts'
 import type { Engine } from '../engine/types.ts'
 import { GatecastError } from '../protocol/errors.ts'
-import { identityFromClaims, signAccessToken, signingUnavailable, tokenError, type Identity, type TokenKeys } from './tokens.ts'
+import { identityFromClaims, signAccessToken, tokenError, type Identity } from './claims.ts'
+import { signingUnavailable, type TokenKeys } from './token-keys.ts'
 import type { LookupUser, VerifiedUser, VerifyCredentials } from './users.ts'
 
 export interface TokenPair {
@@ -67,7 +68,7 @@ export class AuthService {
     if (!this.#keys.canSign) throw signingUnavailable()
     const failKey = `login-fail:${username}`
     if (await this.#engine.store.hits(failKey) >= this.#config.loginFailures) {
-      throw new GatecastError(429, 'rate_limited', 'too many failed logins for this user; try again later')
+      throw GatecastError.rateLimited('too many failed logins for this user; try again later')
     }
     const user = await this.#verifyCredentials(username, password)
     if (user === null) {
@@ -82,7 +83,7 @@ export class AuthService {
     // before the token is used up
     if (!this.#keys.canSign) throw signingUnavailable()
     const used = await this.#engine.store.useRefreshToken(refreshKey(refreshToken))
-    if (used === null) throw new GatecastError(401, 'invalid_refresh_token', 'invalid or expired refresh token')
+    if (used === null) throw GatecastError.invalidRefreshToken('invalid or expired refresh token')
     const { record, reused } = used
     if (reused) {
       // a rotated token came back: someone holds a copy, so the whole family goes
@@ -90,7 +91,7 @@ export class AuthService {
       throw new GatecastError(401, 'refresh_token_reused', 'refresh token already used; all sessions of this login are revoked')
     }
     if (await this.#engine.store.isFamilyRevoked(record.family)) {
-      throw new GatecastError(401, 'invalid_refresh_token', 'refresh token revoked')
+      throw GatecastError.invalidRefreshToken('refresh token revoked')
     }
     let user: VerifiedUser | null = { id: record.userId, name: record.name, roles: record.roles, channels: record.channels }
     if (this.#lookupUser !== undefined) {
@@ -98,7 +99,7 @@ export class AuthService {
       user = await this.#lookupUser(record.userId)
       if (user === null) {
         await this.#engine.store.revokeFamily(record.family, this.#config.refreshTokenTtl)
-        throw new GatecastError(401, 'invalid_refresh_token', 'user no longer exists')
+        throw GatecastError.invalidRefreshToken('user no longer exists')
       }
     }
     return this.#issue(user, record.family)

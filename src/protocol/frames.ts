@@ -3,20 +3,17 @@
 // type the client library.
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { MESSAGE_BEFORE_CHANNEL, MESSAGE_BEFORE_DATA, MESSAGE_BEFORE_FROM, MESSAGE_BEFORE_ID, MESSAGE_BEFORE_TS, MESSAGE_END } from './message-layout.ts'
+import { ERROR_CODES } from './codes.ts'
+
+export { CloseCodes, ERROR_CODES, type CloseCode, type ErrorCode } from './codes.ts'
 
 export const CHANNEL_PATTERN = '^[A-Za-z0-9_.:@#,-]{1,128}$'
 export const ChannelNameSchema = Type.String({ pattern: CHANNEL_PATTERN, description: 'Channel name; `ns:rest` belongs to namespace `ns`; `name#a,b` only admits users a and b' })
 
 export const RefSchema = Type.Union([Type.String({ maxLength: 256 }), Type.Number()], { description: 'Opaque value echoed in the ack or error' })
 export const DataSchema = Type.Unknown({ description: 'Any JSON value' })
-export const ErrorCodeSchema = Type.Union([
-  Type.Literal('bad_request'),
-  Type.Literal('forbidden'),
-  Type.Literal('rate_limited'),
-  Type.Literal('too_large'),
-  Type.Literal('internal')
-])
-export type ErrorCode = Static<typeof ErrorCodeSchema>
+export const ErrorCodeSchema = Type.Union(ERROR_CODES.map(code => Type.Literal(code)))
 
 // client → server
 export const PublishFrameSchema = Type.Object({
@@ -84,16 +81,6 @@ export type PresenceFrame = Static<typeof PresenceFrameSchema>
 export type ErrorFrame = Static<typeof ErrorFrameSchema>
 export type ServerFrame = Static<typeof ServerFrameSchema>
 
-export const CloseCodes = {
-  shuttingDown: 1001,
-  policy: 1008,
-  tooLarge: 1009,
-  unauthorized: 4401,
-  forbidden: 4403,
-  slowConsumer: 4408,
-  rateLimited: 4429
-} as const
-
 // one compiled check per frame type: dispatching on `type` first gives errors
 // that name the field, not "expected union value"
 const frameChecks = {
@@ -156,7 +143,8 @@ export function withinDepth (value: unknown, max = MAX_DATA_DEPTH): boolean {
 // Frame builders for the fan-out path: each publish is turned into its text
 // once, by concatenation, and that one string goes to every socket.
 export function messageFrameText (channel: string, id: string, from: string | null, dataJson: string, ts: number): string {
-  return `{"type":"message","channel":"${channel}","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
+  return MESSAGE_BEFORE_CHANNEL + channel + MESSAGE_BEFORE_ID + id + MESSAGE_BEFORE_FROM + (from === null ? 'null' : JSON.stringify(from)) +
+    MESSAGE_BEFORE_DATA + dataJson + MESSAGE_BEFORE_TS + ts + MESSAGE_END
 }
 
 /** A stored `message` frame read back as a history entry (history reads are rare; the frame is what is kept). */
