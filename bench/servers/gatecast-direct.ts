@@ -13,6 +13,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { isGatecastError } from '../../src/protocol/errors.ts'
+import { corkUpgrade, failUpgrade, WsTransport } from '../../src/transport/ws.ts'
 import { listeningGatecast } from './gatecast-app.ts'
 import { portOf, refuseUpgrade, runServer } from './harness.ts'
 
@@ -51,14 +52,10 @@ runServer(async (opts) => {
     })()
     admitted.then((admission) => {
       socket.removeAllListeners('error')
-      socket.cork()
+      corkUpgrade(socket)
       wss.handleUpgrade(req, socket, head, (ws) => {
         app.metrics.stats.upgradesAccepted++
-        app.gatecast.attach(ws, admission).catch(() => {
-          // as on the real route: a failed set-up must not leave the socket corked
-          if (socket.writableCorked > 0) socket.uncork()
-          ws.close(1011, 'internal error')
-        })
+        app.gatecast.attach(new WsTransport(ws), admission).catch(() => failUpgrade(ws, socket))
       })
     }, (err: unknown) => {
       if (isGatecastError(err)) refuseUpgrade(socket, err.statusCode, err.code, err.message)

@@ -1,10 +1,8 @@
-import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { WebSocket } from 'ws'
 import type { Admission } from '../../src/core/gateway.ts'
 import { GatecastError } from '../../src/protocol/errors.ts'
-import { onSocketError } from '../../src/core/hub.ts'
+import { corkUpgrade, failUpgrade, fromUpgrade } from '../../src/transport/ws.ts'
 import { ChannelNameSchema } from '../../src/protocol/frames.ts'
 import { errorRef } from '../../src/protocol/rest.ts'
 
@@ -23,23 +21,9 @@ const QuerySchema = Type.Object({
 
 const accept = (): true => true
 
-/**
- * An open socket needs nothing of the HTTP request that opened it, yet two things
- * would keep that request alive as long as the socket: @fastify/websocket's error
- * listener (a closure over the Fastify request and reply) and the upgrade's
- * ServerResponse, still attached to the TCP socket. Together they are a large part
- * of an idle socket's memory. A shared listener takes the closure's place.
- */
-function releaseUpgrade (socket: WebSocket, tcp: Socket | null | undefined): void {
-  socket.removeAllListeners('error')
-  socket.on('error', onSocketError)
-  const res = (tcp as (Socket & { _httpMessage?: ServerResponse | null }) | null | undefined)?._httpMessage
-  if (tcp != null && res != null) res.detachSocket(tcp)
-}
-
 function sinceOf (v: unknown): string | undefined {
   if (v === undefined || typeof v === 'string') return v
-  throw new GatecastError(400, 'bad_since', 'since must be given once')
+  throw GatecastError.badSince('since must be given once')
 }
 
 const ws: FastifyPluginAsyncTypebox = async (app) => {
@@ -68,7 +52,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
     validatorCompiler: () => accept,
     // the whole admission runs before the upgrade, so a refused client never gets a socket
     onRequest: async (req) => {
-      if (!req.ws) throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket')
+      if (!req.ws) throw GatecastError.upgradeRequired()
       const query = req.query as Record<string, unknown>
       try {
         app.shedLoad()
@@ -88,10 +72,10 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
     // corked until the end of this turn (the hub uncorks it with the sockets it corked itself):
     // the 101 response and `ready` leave in one write
     preHandler: (req, _reply, done) => {
-      req.raw.socket?.cork()
+      corkUpgrade(req.raw.socket)
       done()
     },
-    handler: async () => { throw new GatecastError(426, 'upgrade_required', 'this route only speaks WebSocket') },
+    handler: async () => { throw GatecastError.upgradeRequired() },
     wsHandler: (socket, req) => {
       const tcp = req.raw.socket as Socket | null | undefined
       const admission = req.admission
@@ -101,13 +85,9 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         return
       }
       app.metrics.stats.upgradesAccepted++
-      releaseUpgrade(socket, tcp)
-      app.gatecast.attach(socket, admission).catch((err: unknown) => {
+      app.gatecast.attach(fromUpgrade(socket, tcp), admission).catch((err: unknown) => {
         app.log.error({ err }, 'socket setup failed')
-        // a setup that failed before the hub took the socket would leave the preHandler's cork;
-        // once the hub has it, one more uncork only flushes early
-        if (tcp != null && tcp.writableCorked > 0) tcp.uncork()
-        socket.close(1011, 'internal error')
+        failUpgrade(socket, tcp)
       })
     }
   })

@@ -3,7 +3,8 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { startApp } from '../helpers/app.ts'
 import { connect, PublishError, type TokenReason } from '../../client/index.ts'
-import { record, trackConnections } from '../helpers/client-lib.ts'
+import { record, trackConnections, wsOf } from '../helpers/client-lib.ts'
+import { eventually, sleep } from '../helpers/wait.ts'
 
 const config = { usersFile: null, channels: { ro: { publish: false }, room: { presence: true } } }
 
@@ -24,7 +25,7 @@ t.test('connects, publishes with an ack carrying the message id, and receives it
 
   const id = await client.publish({ text: 'hi' })
   t.type(id, 'string')
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
   t.equal(rec.messages.length, 1)
   t.equal(rec.messages[0].id, id)
   t.equal(rec.messages[0].from, 'alice')
@@ -40,7 +41,7 @@ t.test('the token goes by header by default with `ws`, and by subprotocol when a
     const rec = record(client)
     await rec.nextState('open')
     const conn = conns.all.at(-1)
-    t.equal(conn?.ws.protocol, tokenTransport === 'protocol' ? 'gatecast' : '', `${tokenTransport ?? 'default'}: negotiated subprotocol`)
+    t.equal(conn === undefined ? undefined : wsOf(conn).protocol, tokenTransport === 'protocol' ? 'gatecast' : '', `${tokenTransport ?? 'default'}: negotiated subprotocol`)
     client.close()
     t.equal(client.state, 'closed')
   }
@@ -93,15 +94,13 @@ t.test('presence and direct frames reach their listeners; unsubscribe works', as
   const b = connect({ url: ws, channel: 'room:x', WebSocket, getToken: () => token({ sub: 'bob' }) })
   await record(b).nextState('open')
   await app.gatecast.sendToUser('alice', { hello: 1 })
-  const deadline = Date.now() + 3000
-  while ((presence.length < 2 || direct.length < 1) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  await eventually(() => presence.length >= 2 && direct.length >= 1, { ms: 3000 })
   t.ok(presence.includes('join:bob'), `presence seen: ${presence.join(', ')}`)
   t.same(direct, [{ hello: 1 }])
   off()
   b.close()
   await app.gatecast.sendToUser('alice', { hello: 2 })
-  const until = Date.now() + 3000
-  while (!presence.includes('leave:bob') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 10))
+  await eventually(() => presence.includes('leave:bob'), { ms: 3000 })
   t.ok(presence.includes('leave:bob'))
   t.same(direct, [{ hello: 1 }], 'no delivery after unsubscribe')
 })
@@ -114,7 +113,7 @@ t.test('since: a client started with an id too old for the history reports recov
   const rf = record(fresh)
   const ok = await rf.nextState('open')
   t.equal(ok.recovered, true)
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
   t.same(rf.messages.map(m => m.data), [4], 'what came after the given id')
   fresh.close()
 
@@ -122,7 +121,7 @@ t.test('since: a client started with an id too old for the history reports recov
   const ro = record(old)
   const lost = await ro.nextState('open')
   t.equal(lost.recovered, false, 'history no longer reaches back that far')
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
   t.same(ro.messages, [], 'recovery is never partial')
   old.close()
 })

@@ -5,7 +5,8 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { startApp, api } from '../helpers/app.ts'
 import { connect, type TokenReason } from '../../client/index.ts'
-import { record, sleep, terminate, trackConnections, waitFor } from '../helpers/client-lib.ts'
+import { record, terminate, trackConnections, wsOf } from '../helpers/client-lib.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const fast = { initial: 50, max: 200 }
 
@@ -22,7 +23,7 @@ t.test('dropped mid-stream (1006) while messages keep coming: every message exac
   const drops = [100, 250, 400]
   for (let i = 0; i < total; i++) {
     if (drops.includes(i)) {
-      await waitFor(() => client.state === 'open' && conns.open('alice').length === 1, 5000, `open again before drop at ${i}`)
+      await waitFor(() => client.state === 'open' && conns.open('alice').length === 1, { ms: 5000, what: `open again before drop at ${i}` })
       const open = conns.open('alice')
       t.equal(open.length, 1, `one server socket before drop at ${i}`)
       terminate(open)
@@ -30,7 +31,7 @@ t.test('dropped mid-stream (1006) while messages keep coming: every message exac
     await app.gatecast.publish('stream', { n: i })
     if (i % 10 === 0) await sleep(5)
   }
-  await waitFor(() => rec.messages.length >= total, 10_000, `all ${total} messages (have ${rec.messages.length})`)
+  await waitFor(() => rec.messages.length >= total, { ms: 10_000, what: () => `all ${total} messages (have ${rec.messages.length})` })
   await sleep(100)
   const ns = rec.messages.map(m => (m.data as { n: number }).n)
   t.equal(ns.length, total, 'no duplicates')
@@ -68,7 +69,7 @@ t.test('a publish in flight when the socket drops is rejected; one queued while 
   const queued = client.publish('queued')
   const id = await queued
   t.type(id, 'string', 'queued publish sent after reconnecting')
-  await waitFor(() => rec.messages.some(m => m.data === 'queued'), 3000, 'the queued message')
+  await waitFor(() => rec.messages.some(m => m.data === 'queued'), { ms: 3000, what: 'the queued message' })
 })
 
 t.test('4403 (disconnected by the server) stops: state closed, no reconnect', async t => {
@@ -110,7 +111,7 @@ t.test('4401 (token revoked) gets a new token and reconnects, resuming with sinc
   const rec = record(client)
   await rec.nextState('open')
   await app.gatecast.publish('chat', 'before')
-  await waitFor(() => rec.messages.length === 1, 2000, 'first message')
+  await waitFor(() => rec.messages.length === 1, { ms: 2000, what: 'first message' })
   // logging out revokes the access token by jti: its socket is closed with 4401
   const res = await api(base, 'POST', '/auth/logout', { body: {}, headers: { authorization: `Bearer ${issued[0]}` } })
   t.equal(res.status, 204)
@@ -121,7 +122,7 @@ t.test('4401 (token revoked) gets a new token and reconnects, resuming with sinc
   t.same(reasons, ['connect', 'expired'], 'a new token was asked for because of the 4401')
   t.equal(issued.length, 2)
   await app.gatecast.publish('chat', 'after')
-  await waitFor(() => rec.messages.length === 2, 2000, 'second message')
+  await waitFor(() => rec.messages.length === 2, { ms: 2000, what: 'second message' })
   t.same(rec.messages.map(m => m.data), ['before', 'after'])
 })
 
@@ -151,7 +152,7 @@ t.test('1001 (server shutting down) and a refused upgrade back off and retry', a
   t.equal(down.code, 1001)
   t.equal(down.attempt, 1)
   // the server is gone: attempts keep failing, with growing attempt numbers
-  await waitFor(() => rec.states.filter(s => s.state === 'reconnecting').length >= 3, 5000, 'more attempts')
+  await waitFor(() => rec.states.filter(s => s.state === 'reconnecting').length >= 3, { ms: 5000, what: 'more attempts' })
   const attempts = rec.states.filter(s => s.state === 'reconnecting').map(s => s.attempt)
   t.same(attempts.slice(0, 3), [1, 2, 3])
   t.ok(rec.states.every(s => s.delay === undefined || s.delay <= fast.max), 'delays within the cap')
@@ -170,13 +171,13 @@ t.test('reconnect() drops the socket and resumes at once', async t => {
   const rec = record(client)
   const first = await rec.nextState('open')
   await app.gatecast.publish('chat', 1)
-  await waitFor(() => rec.messages.length === 1, 2000, 'message')
+  await waitFor(() => rec.messages.length === 1, { ms: 2000, what: 'message' })
   client.reconnect()
   const again = await rec.nextState('open', 2000)
   t.not(again.ready?.connectionId, first.ready?.connectionId, 'a new connection')
   t.equal(again.recovered, true)
   await app.gatecast.publish('chat', 2)
-  await waitFor(() => rec.messages.length === 2, 2000, 'second message')
+  await waitFor(() => rec.messages.length === 2, { ms: 2000, what: 'second message' })
   t.same(rec.messages.map(m => m.data), [1, 2])
 })
 
@@ -191,12 +192,12 @@ t.test('a heartbeat without an answer counts as a dead connection', async t => {
   t.notOk(rec.states.some(s => s.state === 'reconnecting'), 'pongs keep it open')
   // the server stops answering: its socket stops reading, as on a half-open TCP connection
   const [conn] = conns.open('alice')
-  ;(conn.ws as unknown as { _socket: { pause: () => void } })._socket.pause()
+  ;(wsOf(conn) as unknown as { _socket: { pause: () => void } })._socket.pause()
   const down = await rec.nextState('reconnecting', 2000)
   t.equal(down.code, 1006)
   t.equal(down.reason, 'heartbeat timeout')
   await rec.nextState('open', 3000)
-  conn.ws.terminate()
+  wsOf(conn).terminate()
 })
 
 t.test('a handshake that hangs times out and is retried; close() while connecting is clean', async t => {
@@ -211,7 +212,7 @@ t.test('a handshake that hangs times out and is retried; close() while connectin
   const down = await rec.nextState('reconnecting', 2000)
   t.equal(down.reason, 'connect timeout')
   t.equal(down.code, 1006)
-  await waitFor(() => sockets.length >= 2, 2000, 'a second attempt')
+  await waitFor(() => sockets.length >= 2, { ms: 2000, what: 'a second attempt' })
   // the second attempt is still in its handshake: closing must not throw (ws emits an error on abort)
   client.close()
   t.equal(client.state, 'closed')

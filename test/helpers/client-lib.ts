@@ -1,41 +1,38 @@
 // Helpers for the client tests: the server-side sockets (read from the hub's
 // internals: tests only) and a recorder of what a client emitted.
 import type { FastifyInstance } from 'fastify'
-import type { Connection } from '../../src/core/hub.ts'
+import type { Session } from '../../src/core/session.ts'
+import type { WebSocket } from 'ws'
+import type { WsTransport } from '../../src/transport/ws.ts'
 import type { ClientErrorEvent, Events, GatecastClient, MessageFrame, StateEvent } from '../../client/index.ts'
-
-export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Polls until `cond` holds; throws with `what` after `ms`. */
-export async function waitFor (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(10)
-  }
-}
+import { waitFor } from './wait.ts'
 
 /**
  * Every connection the hub adopts from now on (the hub keeps its registry
  * private, so its adopt() is wrapped). `open(userId)` lists those not closed.
  */
-export function trackConnections (app: FastifyInstance): { all: Connection[], open: (userId: string) => Connection[] } {
+export function trackConnections (app: FastifyInstance): { all: Session[], open: (userId: string) => Session[] } {
   const hub = app.gatecast.hub
-  const all: Connection[] = []
+  const all: Session[] = []
   const adopt = hub.adopt.bind(hub)
-  hub.adopt = (conn: Connection) => {
+  hub.adopt = (conn: Session) => {
     all.push(conn)
     adopt(conn)
   }
   return {
     all,
-    open: (userId) => all.filter(c => c.userId === userId && !c.closing && c.ws.readyState === c.ws.OPEN)
+    open: (userId) => all.filter(c => c.userId === userId && !c.closing && c.transport.isOpen)
   }
 }
 
+/** The ws socket behind a session (the route's transport is a WsTransport). */
+export function wsOf (session: Session): WebSocket {
+  return (session.transport as WsTransport).ws
+}
+
 /** Cuts a user's sockets the hard way: no close frame, so the client sees 1006. */
-export function terminate (conns: Connection[]): void {
-  for (const c of conns) c.ws.terminate()
+export function terminate (conns: Session[]): void {
+  for (const c of conns) c.transport.terminate()
 }
 
 export interface Recorder {
@@ -55,7 +52,7 @@ export function record (client: GatecastClient): Recorder {
     refreshed: [],
     nextState: async (state, ms = 5000) => {
       const start = seen
-      await waitFor(() => r.states.slice(start).some(s => s.state === state), ms, `state ${state}`)
+      await waitFor(() => r.states.slice(start).some(s => s.state === state), { ms, what: `state ${state}` })
       const found = r.states.slice(start).find(s => s.state === state) as StateEvent
       seen = r.states.indexOf(found) + 1
       return found

@@ -1,0 +1,60 @@
+// Business logic's way in (GatewayWorker's Events class): hooks that plugins
+// register on the `gatecast` decorator, run at connect, publish and close.
+import type { Logger } from '../config/logger.ts'
+import type { Identity } from '../auth/claims.ts'
+
+export interface ConnectContext {
+  userId: string
+  channel: string
+  identity: Identity
+  remoteAddress: string
+}
+/** Runs before the upgrade; throw a GatecastError (e.g. 403) to refuse it. */
+export type OnConnectHook = (ctx: ConnectContext) => void | Promise<void>
+
+export interface PublishContext {
+  channel: string
+  data: unknown
+  /** null for the server API */
+  userId: string | null
+  connectionId: string | null
+}
+/** Runs before fan-out; return `{ data }` to replace the payload, throw a GatecastError to refuse. */
+export type OnPublishHook = (ctx: PublishContext) => void | { data: unknown } | Promise<void | { data: unknown }>
+
+export interface CloseContext {
+  connectionId: string
+  userId: string
+  channel: string
+  code: number
+  durationMs: number
+}
+export type OnCloseHook = (ctx: CloseContext) => void | Promise<void>
+
+export class Hooks {
+  readonly connect: OnConnectHook[] = []
+  readonly publish: OnPublishHook[] = []
+  readonly close: OnCloseHook[] = []
+
+  /** In registration order; the first that throws refuses the upgrade. */
+  async runConnect (ctx: ConnectContext): Promise<void> {
+    for (const hook of this.connect) await hook(ctx)
+  }
+
+  /** In registration order, each seeing the data the one before returned; resolves to the final data. */
+  async runPublish (ctx: PublishContext): Promise<unknown> {
+    for (const hook of this.publish) {
+      const out = await hook(ctx)
+      if (out !== undefined && out !== null && typeof out === 'object' && 'data' in out) ctx.data = out.data
+    }
+    return ctx.data
+  }
+
+  /** Nothing waits on close hooks; a failing one is logged. */
+  runClose (ctx: CloseContext, log: Logger): void {
+    for (const hook of this.close) {
+      Promise.resolve().then(() => hook(ctx))
+        .catch((err: unknown) => log.error({ err }, 'onClose hook failed'))
+    }
+  }
+}

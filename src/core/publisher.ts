@@ -1,0 +1,46 @@
+// One way into a channel for the server API and for clients alike: depth
+// check, publish hooks, serialisation once, then the broker.
+import { randomUUID } from 'node:crypto'
+import type { Broker } from '../engine/broker.ts'
+import { GatecastError } from '../protocol/errors.ts'
+import { directFrameText, MAX_DATA_DEPTH, withinDepth } from '../protocol/frames.ts'
+import type { ChannelOptions } from './channels.ts'
+import type { Hooks } from './hooks.ts'
+
+function checkDepth (data: unknown): void {
+  if (!withinDepth(data)) throw GatecastError.badRequest(`data nests deeper than ${MAX_DATA_DEPTH} levels`)
+}
+
+export class Publisher {
+  readonly #broker: Broker
+  readonly #hooks: Hooks
+
+  constructor (broker: Broker, hooks: Hooks) {
+    this.#broker = broker
+    this.#hooks = hooks
+  }
+
+  /**
+   * Hands a message to the broker; resolves to its id. Not async: without
+   * publish hooks everything up to the broker (and, in memory, the fan-out)
+   * runs in the caller's turn with no promise of its own. Bad data throws
+   * synchronously.
+   */
+  publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions): Promise<string> {
+    checkDepth(data)
+    if (this.#hooks.publish.length === 0) return this.#store(channel, data, userId, opts)
+    return this.#hooks.runPublish({ channel, data, userId, connectionId }).then(hooked => this.#store(channel, hooked, userId, opts))
+  }
+
+  #store (channel: string, data: unknown, userId: string | null, opts: ChannelOptions): Promise<string> {
+    const dataJson = JSON.stringify(data)
+    if (dataJson === undefined) throw GatecastError.badRequest('data must be a JSON value')
+    return this.#broker.publish(channel, { from: userId, dataJson, ts: Date.now() }, opts)
+  }
+
+  /** A `direct` frame from the server, for users, single sockets or everyone. */
+  directFrame (data: unknown): string {
+    checkDepth(data)
+    return directFrameText(randomUUID(), null, JSON.stringify(data ?? null), Date.now())
+  }
+}

@@ -1,0 +1,97 @@
+// Fan-out through the hub: order, one frame's bytes for every socket, the
+// frames held behind `ready`, slow consumers, control messages and shutdown.
+import t from 'tap'
+import { CloseCodes } from '../../src/protocol/codes.ts'
+import { frameText } from '../../src/protocol/wire.ts'
+import { Session } from '../../src/core/session.ts'
+import { coreNode, FakeTransport } from '../helpers/core.ts'
+
+t.test('every socket on a channel gets every message once, in publish order, as the same bytes', async t => {
+  const n = await coreNode(t)
+  const a = await n.connect('chat')
+  const b = await n.connect('chat', { sub: 'bob' })
+  const other = await n.connect('elsewhere')
+  for (let i = 0; i < 50; i++) await n.gatecast.publish('chat', i)
+  const seq = (s: FakeTransport) => s.frames().filter(f => f.type === 'message').map(f => f.data)
+  t.same(seq(a), [...Array(50).keys()])
+  t.same(seq(b), [...Array(50).keys()])
+  t.same(seq(other), [], 'another channel gets nothing')
+  t.equal(a.written[1], b.written[1], 'one Buffer for all sockets: no per-socket encoding')
+  const fanout = await n.stats.fanout.get()
+  t.equal(fanout.values.find(v => v.metricName === 'gatecast_fanout_sockets_sum')?.value, 100, 'two sockets for each of the 50 messages')
+})
+
+t.test('frames wait behind ready; the replay and the live frames meet without gap or duplicate', async t => {
+  const n = await coreNode(t)
+  const tr = new FakeTransport()
+  const host = { log: n.log, stats: n.stats, messageRate: 10, sendBuffer: 1 << 20, publish: async () => 'x', verify: n.auth.verifyAccess.bind(n.auth), mayJoin: () => true, drop: () => {}, closed: () => {} }
+  const s = new Session(host, tr, { id: 'c1', userId: 'alice', channel: 'chat', opts: n.gatecast.rules.resolve('chat'), remoteAddress: '127.0.0.1' })
+  const msg = (seq: number) => `{"type":"message","channel":"chat","id":"e:${seq}","from":null,"data":${seq},"ts":1}`
+  s.offer(4, frameText(msg(4)))
+  s.send('{"type":"direct","id":"d","from":null,"data":"hello","ts":1}')
+  s.offer(5, frameText(msg(5)))
+  t.equal(tr.written.length, 0, 'nothing before ready')
+  s.open('{"type":"ready","channel":"chat"}', [msg(3), msg(4)], 4)
+  t.same(tr.frames().map(f => f.type === 'message' ? f.data : f.type), ['ready', 3, 4, 'direct', 5], 'ready, the replay, then what waited less what the replay held')
+  s.offer(6, frameText(msg(6)))
+  t.equal(tr.frames().at(-1)?.data, 6, 'live afterwards')
+})
+
+t.test('a slow consumer is closed 4408 and gets nothing more; a backlog the kernel takes is not one', async t => {
+  const n = await coreNode(t, { wsSendBuffer: 4096 })
+  const slow = await n.connect('chat')
+  const fine = await n.connect('chat', { sub: 'bob' })
+  fine.buffered = 10_000
+  fine.backlogBytes = 100
+  await n.gatecast.publish('chat', 'one')
+  t.equal(fine.closedWith, null, 'over the limit only until this turn\'s bytes are offered to the kernel')
+  slow.buffered = 10_000
+  await n.gatecast.publish('chat', 'two')
+  t.same(slow.closedWith, { code: CloseCodes.slowConsumer, reason: 'slow consumer' })
+  const count = slow.written.length
+  await n.gatecast.publish('chat', 'three')
+  t.equal(slow.written.length, count, 'nothing written after the close')
+  t.equal(fine.frames().filter(f => f.type === 'message').length, 3, 'the other socket missed nothing')
+  t.equal(n.gatecast.hub.size, 1)
+})
+
+t.test('direct frames, kicks and revocations reach exactly their sockets', async t => {
+  const n = await coreNode(t)
+  const alice1 = await n.connect('a', { jti: 'j1' })
+  const alice2 = await n.connect('b', { jti: 'j2' })
+  const bob = await n.connect('a', { sub: 'bob' })
+  await n.gatecast.sendToUser('alice', { hi: 1 })
+  t.match(alice1.frames().at(-1), { type: 'direct', from: null, data: { hi: 1 } })
+  t.match(alice2.frames().at(-1), { type: 'direct', data: { hi: 1 } })
+  t.equal(bob.frames().length, 1, 'bob got only his ready')
+  await n.gatecast.broadcast('all')
+  t.match(bob.frames().at(-1), { type: 'direct', data: 'all' })
+  await n.auth.logout({ userId: 'alice', roles: [], jti: 'j1' })
+  t.same(alice1.closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' })
+  t.equal(alice2.closedWith, null, 'the other token stays')
+  await n.gatecast.disconnectUser('alice')
+  t.same(alice2.closedWith, { code: CloseCodes.forbidden, reason: 'disconnected by the server' })
+  t.equal(bob.closedWith, null)
+})
+
+t.test('shutdown closes every socket 1001 and waits for them to go, within the deadline', async t => {
+  const n = await coreNode(t)
+  const a = await n.connect('a')
+  const b = await n.connect('b')
+  setTimeout(() => { a.gone(1001); b.gone(1001) }, 20)
+  const started = Date.now()
+  await n.gatecast.shutdown(5000)
+  t.ok(Date.now() - started < 2000, 'returned once both were gone, not at the deadline')
+  t.same(a.closedWith, { code: CloseCodes.shuttingDown, reason: 'server shutting down' })
+  t.same(b.closedWith, { code: CloseCodes.shuttingDown, reason: 'server shutting down' })
+  t.ok(a.terminated && b.terminated, 'and terminated at the end')
+  t.equal(n.gatecast.hub.size, 0)
+})
+
+t.test('shutdown does not wait past its deadline for a socket that never goes', async t => {
+  const n = await coreNode(t)
+  await n.connect('a')
+  const started = Date.now()
+  await n.gatecast.shutdown(100)
+  t.ok(Date.now() - started < 1000)
+})
