@@ -1,6 +1,40 @@
 import neostandard from 'neostandard'
 
-export default neostandard({
-  ts: true,
-  ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'data/**']
-})
+// The layers of src/ (docs/architecture.md): protocol and config at the bottom,
+// then engine → auth → core → transport; the Fastify edge (plugins/, routes/,
+// app.ts, server.ts, cli.ts, index.ts) on top. A layer imports only the layers
+// below it; nothing in src/ imports the edge; only transport and the edge
+// import ws; only the edge imports Fastify or prom-client.
+const FASTIFY = ['fastify', 'fastify-plugin', '@fastify/*']
+
+function restrict ({ files, layers = [], packages = [], regex = [] }) {
+  const patterns = []
+  if (layers.length > 0) {
+    patterns.push({ regex: `(^|/)(${layers.join('|')})/`, message: `this layer may not import ${layers.join(', ')} (layers import only the layers below them)` })
+  }
+  if (packages.length > 0) patterns.push({ group: packages, message: 'this layer may not depend on this package (see docs/architecture.md)' })
+  for (const r of regex) patterns.push(r)
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns }] } }
+}
+
+const leaveSrc = (depth) => ({ regex: `^(\\.\\./){${depth},}`, message: 'nothing in src/ imports the Fastify edge or the composition root' })
+const noFramework = [...FASTIFY, 'ws', 'prom-client']
+
+export default [
+  ...neostandard({
+    ts: true,
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'data/**']
+  }),
+  // protocol imports nothing else of Gatecast
+  restrict({ files: ['src/protocol/**/*.ts'], packages: [...noFramework, 'ioredis'], regex: [{ regex: '^\\.\\./', message: 'protocol imports nothing else of Gatecast' }] }),
+  restrict({ files: ['src/config/**/*.ts'], layers: ['engine', 'auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/engine/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/engine/*/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(3)] }),
+  restrict({ files: ['src/auth/**/*.ts'], layers: ['core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/core/**/*.ts'], layers: ['transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/transport/**/*.ts'], packages: [...FASTIFY, 'prom-client', 'ioredis'], regex: [leaveSrc(2)] }),
+  // the edge reaches the engine through its interfaces, never its Redis client
+  restrict({ files: ['plugins/**/*.ts', 'routes/**/*.ts', '*.ts'], packages: ['ioredis'] }),
+  // the client library runs in browsers: no dependencies, and of Gatecast only the protocol's codes and types
+  restrict({ files: ['client/**/*.ts'], packages: [...noFramework, 'ioredis', '@sinclair/*'], regex: [{ regex: '^\\.\\./src/(?!protocol/)', message: 'the client imports only src/protocol' }] })
+]

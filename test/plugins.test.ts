@@ -11,6 +11,7 @@ import { GatecastError } from '../src/protocol/errors.ts'
 import type { CloseContext, ConnectContext } from '../src/core/gateway.ts'
 import { api, SECRET, startApp, type TestApp } from './helpers/app.ts'
 import { connect, refused, type Client } from './helpers/client.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const PROFANITY = fileURLToPath(new URL('../examples/profanity-filter.js', import.meta.url))
 const HOST_APP = new URL('../examples/host-app.js', import.meta.url).href
@@ -22,14 +23,6 @@ async function open (test: { teardown: (fn: () => unknown) => void }, app: TestA
   test.teardown(() => c.ws.terminate())
   await c.nextOfType('ready')
   return c
-}
-
-async function waitFor (check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 t.test('examples/profanity-filter.js by path (plugins option): masks bad words, refuses shouting, adds GET /stats', async t => {
@@ -124,7 +117,7 @@ t.test('onClose hook sees the close code', async t => {
   const ready = await byClient.nextOfType('ready')
   byClient.ws.close(4000, 'bye')
   await byClient.closed
-  await waitFor(() => closes.length === 1)
+  await waitFor(() => closes.length === 1, { ms: 3000, every: 20, what: 'the first close' })
   t.match(closes[0], { connectionId: ready.connectionId, userId: 'alice', channel: 'chat', code: 4000 })
   t.type(closes[0].durationMs, 'number')
   t.ok(closes[0].durationMs >= 0)
@@ -132,12 +125,12 @@ t.test('onClose hook sees the close code', async t => {
   const kicked = await open(t, app, 'news', 'bob')
   await app.app.gatecast.disconnectUser('bob')
   t.equal((await kicked.closed).code, 4403)
-  await waitFor(() => closes.length === 2)
+  await waitFor(() => closes.length === 2, { ms: 3000, every: 20, what: 'the second close' })
   t.match(closes[1], { userId: 'bob', channel: 'news', code: 4403 })
 
   const dropped = await open(t, app, 'chat', 'carol')
   dropped.ws.terminate()
-  await waitFor(() => closes.length === 3)
+  await waitFor(() => closes.length === 3, { ms: 3000, every: 20, what: 'the third close' })
   t.match(closes[2], { userId: 'carol', channel: 'chat', code: 1006 })
 })
 

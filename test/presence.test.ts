@@ -4,6 +4,7 @@ import t from 'tap'
 import type { ClientOptions } from 'ws'
 import { api, startApp, type TestApp } from './helpers/app.ts'
 import { connect, type Client, type Frame } from './helpers/client.ts'
+import { waitFor } from './helpers/wait.ts'
 
 const KEY = 'backend-api-key-0123456789'
 const auth = { 'x-api-key': KEY }
@@ -18,14 +19,6 @@ async function open (test: { teardown: (fn: () => unknown) => void }, app: TestA
   test.teardown(() => c.ws.terminate())
   await c.nextOfType('ready')
   return c
-}
-
-async function waitFor (check: () => Promise<boolean> | boolean, ms = 4000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 const sortUsers = (users: Array<{ userId: string, connections: number }>) => [...users].sort((a, b) => a.userId.localeCompare(b.userId))
@@ -62,7 +55,7 @@ t.test('presence: one join on a user\'s first socket, one leave after the last, 
 
   a1.close()
   t.equal((await a1.closed).code, 1005)
-  await waitFor(async () => (await presenceOf(app, 'room:1')).find(u => u.userId === 'alice')?.connections === 1)
+  await waitFor(async () => (await presenceOf(app, 'room:1')).find(u => u.userId === 'alice')?.connections === 1, { ms: 4000, every: 20, what: 'alice down to one connection' })
   t.same(sortUsers((await app.app.gatecast.presence('room:1')).users), [{ userId: 'alice', connections: 1 }, { userId: 'bob', connections: 1 }])
   t.same(presenceFrames(await upToMarker(app, bob, 'room:1'), 'alice'), [], 'no leave while a socket of the user remains')
 
@@ -86,7 +79,7 @@ t.test('no presence frames outside presence namespaces', async t => {
   const alice = await open(t, app, 'chat', 'alice')
   alice.close()
   await alice.closed
-  await waitFor(async () => (await presenceOf(app, 'chat')).length === 1)
+  await waitFor(async () => (await presenceOf(app, 'chat')).length === 1, { ms: 4000, every: 20, what: 'one user present on chat' })
   t.same((await upToMarker(app, bob, 'chat')).filter(f => f.type === 'presence'), [])
 })
 
@@ -99,13 +92,13 @@ t.test('presence stays right when sockets die without a close frame (client term
   t.same(await presenceOf(app, 'room:1'), [{ userId: 'alice', connections: 2 }, { userId: 'bob', connections: 1 }])
 
   a1.ws.terminate()
-  await waitFor(async () => (await presenceOf(app, 'room:1')).find(u => u.userId === 'alice')?.connections === 1)
+  await waitFor(async () => (await presenceOf(app, 'room:1')).find(u => u.userId === 'alice')?.connections === 1, { ms: 4000, every: 20, what: 'alice down to one connection' })
   t.same(presenceFrames(await upToMarker(app, bob, 'room:1'), 'alice'), [], 'one socket left: no leave')
 
   a2.ws.terminate()
   const leave = await bob.next(f => f.type === 'presence' && f.userId === 'alice')
   t.equal(leave.event, 'leave')
-  await waitFor(async () => (await presenceOf(app, 'room:1')).length === 1)
+  await waitFor(async () => (await presenceOf(app, 'room:1')).length === 1, { ms: 4000, every: 20, what: 'one user present on room:1' })
   t.same(await presenceOf(app, 'room:1'), [{ userId: 'bob', connections: 1 }])
   t.same((await app.app.gatecast.presence('room:1')).users, [{ userId: 'bob', connections: 1 }])
   t.same((await app.app.gatecast.userStatus('alice')), { userId: 'alice', online: false, connections: 0, channels: [] })
@@ -131,7 +124,7 @@ t.test('presence stays right when a peer stops answering pings (wsPingInterval 1
 
   const leave = await bob.next(f => f.type === 'presence' && f.userId === 'alice')
   t.same(leave, { type: 'presence', channel: 'room:1', event: 'leave', userId: 'alice' })
-  await waitFor(async () => (await presenceOf(app, 'room:1')).length === 1)
+  await waitFor(async () => (await presenceOf(app, 'room:1')).length === 1, { ms: 4000, every: 20, what: 'one user present on room:1' })
   t.same(await presenceOf(app, 'room:1'), [{ userId: 'bob', connections: 1 }])
   t.same((await app.app.gatecast.presence('room:1')).users, [{ userId: 'bob', connections: 1 }])
 

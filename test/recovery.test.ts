@@ -4,6 +4,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { startApp, type TestApp } from './helpers/app.ts'
 import { Client, type Frame } from './helpers/client.ts'
+import { sleep } from './helpers/wait.ts'
 
 const noUsersFile = () => null
 
@@ -32,7 +33,7 @@ async function publish (app: TestApp, channel: string, data: unknown): Promise<s
 }
 
 async function quiet (c: Client, ms = 150): Promise<Frame[]> {
-  await new Promise(resolve => setTimeout(resolve, ms))
+  await sleep(ms)
   return c.frames.splice(0)
 }
 
@@ -152,7 +153,7 @@ t.test('history TTL (namespace historyTtl: 1): recovered:false once the missed m
   t.same([(await before.next()).id, (await before.next()).id], ids.slice(1))
   before.close()
 
-  await new Promise(resolve => setTimeout(resolve, 1300))
+  await sleep(1300)
 
   const after = await open(app, 'brief:1', ids[0])
   t.teardown(() => after.ws.terminate())
@@ -208,7 +209,7 @@ t.test('RACE: a client cycling with since while a publisher never stops gets eve
       published.push(await publish(app, 'race', { n: n++ }))
       // yield to the event loop now and then, so sockets and upgrades make progress meanwhile
       if (n % 5 === 0) await new Promise(resolve => setImmediate(resolve))
-      if (n % 200 === 0) await new Promise(resolve => setTimeout(resolve, 1))
+      if (n % 200 === 0) await sleep(1)
     }
   })()
 
@@ -226,7 +227,7 @@ t.test('RACE: a client cycling with since while a publisher never stops gets eve
     else if (cycle % 3 === 1) c.close()
     else { c.close(); await c.closed }
     // reconnect at once, or after a short pause while the publisher runs on
-    if (cycle % 4 === 3) await new Promise(resolve => setTimeout(resolve, cycle % 7))
+    if (cycle % 4 === 3) await sleep(cycle % 7)
     if (last === undefined) throw new Error('no message seen in the first cycle')
     c = await open(app, 'race', last)
     const r = await ready(c)

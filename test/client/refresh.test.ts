@@ -5,7 +5,8 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { startApp } from '../helpers/app.ts'
 import { connect, type TokenReason } from '../../client/index.ts'
-import { record, sleep, trackConnections } from '../helpers/client-lib.ts'
+import { record, trackConnections } from '../helpers/client-lib.ts'
+import { sleep } from '../helpers/wait.ts'
 
 t.test('refresh before expiry keeps one socket open', async t => {
   const { app, ws, token } = await startApp(t, { config: { usersFile: null, wsExpiryGrace: 0 } })

@@ -9,6 +9,7 @@ import type { Test } from 'tap'
 import { ServerFrameSchema } from '../../src/protocol/frames.ts'
 import { connect, type Client, type Frame } from './client.ts'
 import type { TestApp } from './app.ts'
+import { eventually } from './wait.ts'
 
 const serverFrame = TypeCompiler.Compile(ServerFrameSchema)
 
@@ -253,8 +254,7 @@ export async function rawWebSocket (base: string, path: string, token: string): 
     socket,
     frames,
     async closeCode (ms = 2000) {
-      const deadline = Date.now() + ms
-      while (codeOf() === null && !state.closed && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      await eventually(() => codeOf() !== null || state.closed, { ms })
       return codeOf()
     },
     write: b => { socket.write(b) },

@@ -22,7 +22,7 @@ export async function freePort (): Promise<number> {
   })
 }
 
-function waitFor (child: ChildProcess, re: RegExp, ms: number): Promise<RegExpMatchArray> {
+function waitForOutput (child: ChildProcess, re: RegExp, ms: number): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; output: ${out.slice(-2000)}`)), ms)
@@ -51,7 +51,7 @@ export async function spawnNode (t: Teardown, env: Record<string, string>): Prom
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const m = await waitFor(child, /Server listening at http:\/\/127\.0\.0\.1:(\d+)/, 30_000)
+  const m = await waitForOutput(child, /Server listening at http:\/\/127\.0\.0\.1:(\d+)/, 30_000)
   child.stdout?.resume()
   child.stderr?.resume()
   return { child, base: `http://127.0.0.1:${m[1]}`, ws: `ws://127.0.0.1:${m[1]}` }
@@ -63,7 +63,7 @@ export async function spawnRedis (t: Teardown, port?: number): Promise<{ port: n
   let child: ChildProcess | null = null
   const start = async () => {
     child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    await waitFor(child, /Ready to accept connections/, 10_000)
+    await waitForOutput(child, /Ready to accept connections/, 10_000)
     child.stdout?.resume()
   }
   const stop = async () => {

@@ -1,5 +1,6 @@
-// Extra helpers for WebSocket tests: hand-made JWTs, raw sockets, polling and
+// Extra helpers for WebSocket tests: hand-made JWTs, raw sockets and
 // refused-upgrade checks that also prove no socket was opened on the server.
+// Polling waits and sleep() are in ./wait.ts.
 import { createHmac } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import net from 'node:net'
@@ -44,18 +45,6 @@ export function claims (sub: string, ttl = 600, extra: Record<string, unknown> =
 }
 
 export const bearer = (token: string): WsOptions => ({ headers: { authorization: `Bearer ${token}` } })
-
-export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Polls until `cond` holds; throws with `what` after `ms`. */
-export async function waitFor (cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition', every = 10): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(every)
-  }
-}
 
 export interface UpgradeOutcome {
   /** true when the server accepted the upgrade (a socket was opened) */

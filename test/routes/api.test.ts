@@ -2,6 +2,7 @@
 import t from 'tap'
 import { api, startApp, type TestApp } from '../helpers/app.ts'
 import { connect, type Client, type Frame } from '../helpers/client.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const KEY = 'backend-api-key-0123456789'
 const auth = { 'x-api-key': KEY }
@@ -18,17 +19,9 @@ async function open (test: { teardown: (fn: () => unknown) => void }, app: TestA
   return c
 }
 
-async function waitFor (check: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
 /** Waits a little and returns every frame that arrived meanwhile (for "nothing else came" checks). */
 async function settle (c: Client, ms = 150): Promise<Frame[]> {
-  await new Promise(resolve => setTimeout(resolve, ms))
+  await sleep(ms)
   return c.frames.splice(0)
 }
 
@@ -130,7 +123,7 @@ t.test('GET /api/channels: connections and users per channel', async t => {
   await waitFor(async () => {
     const r = await api(app.base, 'GET', '/api/channels', { headers: auth })
     return r.body.channels.find((c: { name: string }) => c.name === 'chat')?.connections === 2
-  })
+  }, { ms: 3000, every: 20, what: 'chat down to two connections' })
   const after = await api(app.base, 'GET', '/api/channels', { headers: auth })
   t.same(byName(after.body.channels), [
     { name: 'chat', connections: 2, users: 1 },
@@ -216,7 +209,7 @@ t.test('GET /api/users/:userId: online, connections and channels; an offline use
 
   n.close()
   await n.closed
-  await waitFor(async () => (await api(app.base, 'GET', '/api/users/alice', { headers: auth })).body.connections === 2)
+  await waitFor(async () => (await api(app.base, 'GET', '/api/users/alice', { headers: auth })).body.connections === 2, { ms: 3000, every: 20, what: 'alice with two connections' })
   const after = await api(app.base, 'GET', '/api/users/alice', { headers: auth })
   t.same(after.body, { userId: 'alice', online: true, connections: 2, channels: ['chat'] })
 })
@@ -232,7 +225,7 @@ t.test('DELETE /api/users/:userId/connections: 202, every socket of the user clo
     const { code } = await c.closed
     t.equal(code, 4403)
   }
-  await waitFor(async () => (await api(app.base, 'GET', '/api/users/alice', { headers: auth })).body.online === false)
+  await waitFor(async () => (await api(app.base, 'GET', '/api/users/alice', { headers: auth })).body.online === false, { ms: 3000, every: 20, what: 'alice offline' })
   t.same((await api(app.base, 'GET', '/api/users/alice', { headers: auth })).body, { userId: 'alice', online: false, connections: 0, channels: [] })
 
   // bob is untouched and still receives

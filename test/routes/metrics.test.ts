@@ -1,6 +1,7 @@
 import t from 'tap'
 import { api, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
+import { sleep } from '../helpers/wait.ts'
 
 function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
@@ -27,7 +28,7 @@ t.test('metrics move by the right amounts after a scenario', async t => {
   for (let i = 0; i < 4; i++) await b.nextOfType('message')
   c.close()
   await c.closed
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
 
   t.equal((await api(base, 'GET', '/metrics')).status, 401, 'API_KEY protects the metrics')
   const notAdmin = await api(base, 'GET', '/metrics', { headers: { authorization: `Bearer ${token({ sub: 'eve' })}` } })

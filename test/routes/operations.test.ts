@@ -2,13 +2,14 @@ import t from 'tap'
 import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
 import { spawnNode } from '../helpers/process.ts'
+import { eventually, sleep } from '../helpers/wait.ts'
 import { createSigner } from 'fast-jwt'
 
 t.test('under pressure: new logins and upgrades get 503 + Retry-After, open sockets keep working', async t => {
   const { app, base, ws, token } = await startApp(t, { config: { maxEventLoopDelay: 30 }, verifyCredentials: () => null })
   // start-up work itself lags the loop; begin from a calm one
   const calm = () => { const lag = app.memoryUsage().eventLoopDelay; return Number.isFinite(lag) && lag <= 30 }
-  for (let i = 0; i < 100 && !calm(); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  await eventually(calm, { ms: 10_000, every: 100 })
   t.ok(calm(), 'calm before the test')
   const open = await connect(`${ws}/ws/chat`, { headers: { authorization: `Bearer ${token()}` } })
   t.teardown(() => open.close())
@@ -21,7 +22,7 @@ t.test('under pressure: new logins and upgrades get 503 + Retry-After, open sock
     if (Date.now() < until) setTimeout(burn, 1)
   }
   burn()
-  await new Promise(resolve => setTimeout(resolve, 700))
+  await sleep(700)
   const login = await api(base, 'POST', '/auth/login', { body: { username: 'a', password: 'b' } })
   t.equal(login.status, 503)
   t.equal(login.body.code, 'overloaded')
@@ -32,7 +33,7 @@ t.test('under pressure: new logins and upgrades get 503 + Retry-After, open sock
   open.send({ type: 'ping' })
   t.equal((await open.nextOfType('pong', 5000)).type, 'pong', 'the open socket is served')
   t.equal((await api(base, 'GET', '/health')).status, 200, 'health is not shed')
-  await new Promise(resolve => setTimeout(resolve, Math.max(0, until - Date.now()) + 1000))
+  await sleep(Math.max(0, until - Date.now()) + 1000)
   const after = await api(base, 'POST', '/auth/login', { body: { username: 'a', password: 'b' } })
   t.equal(after.status, 401, 'back to normal once the loop is calm')
 })

@@ -10,9 +10,9 @@ import WebSocket from 'ws'
 import { api } from '../helpers/app.ts'
 import { connect, type Client, type Frame } from '../helpers/client.ts'
 import {
-  bearer, claims, closeAtEnd, closedWithin, countLogs, pingPong, signJwt, sleep, start, tryUpgrade, waitFor,
-  type WsOptions
+  bearer, claims, closeAtEnd, closedWithin, countLogs, pingPong, signJwt, start, tryUpgrade, type WsOptions
 } from '../helpers/ws-extra.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 import {
   bystander, depthOf, encodeFrame, isServerFrame, nested, nestedObjects, rawRequest, rawWebSocket, serverFrameProblem, textFrames,
   upgradeHeaders, upgradeRequest
@@ -58,7 +58,7 @@ t.test('invalid UTF-8 in a text frame closes 1007; nothing is published; the bys
   frag.ws.send(Buffer.from('"}'), { binary: false, fin: true })
   t.equal((await closedWithin(frag, 3000)).code, 1007, 'invalid UTF-8 split over fragments: 1007')
 
-  await waitFor(() => a.app.gatecast.hub.size === 1, 3000, 'only the bystander left on the server')
+  await waitFor(() => a.app.gatecast.hub.size === 1, { ms: 3000, what: 'only the bystander left on the server' })
   t.same(by.messagesFrom('mallory'), [], 'the bystander saw none of it')
   await by.healthy(t)
 })
@@ -103,7 +103,7 @@ t.test('binary frames are never published, whatever they hold; protocol-level ju
     raw.destroy()
     t.ok(code !== null && codes.includes(code), `${label}: closed with ${codes.join('/')} (got ${code})`)
   }
-  await waitFor(() => a.app.gatecast.hub.size === 2, 3000, 'only the bystander and the first attacker left')
+  await waitFor(() => a.app.gatecast.hub.size === 2, { ms: 3000, what: 'only the bystander and the first attacker left' })
   t.same(by.messagesFrom('mallory'), [], 'the bystander saw nothing from the attacker')
   await by.healthy(t)
 })
@@ -343,7 +343,7 @@ t.test('tokens in two places that disagree are refused, whoever they belong to',
   t.equal(restTwo.status, 401, 'REST: two Authorization headers that disagree: 401')
   t.match(restTwo.text, /"code":"token_invalid"/)
   // whatever happened above, no socket is left behind
-  await waitFor(() => a.app.gatecast.hub.size === 1, 2000, 'no socket left but the bystander')
+  await waitFor(() => a.app.gatecast.hub.size === 1, { ms: 2000, what: 'no socket left but the bystander' })
   await by.healthy(t)
 })
 
@@ -432,7 +432,7 @@ t.test('a publish flood from one socket ends in 4429 and never holds up anyone e
   const ns = same.messagesFrom('flooder').map(f => f.data.n as number)
   t.ok(ns.every((n, i) => i === 0 || n > ns[i - 1]), 'what went through came in publish order')
   t.same(ns.slice(0, 200), Array.from({ length: 200 }, (_v, i) => i), 'the first 200 (the burst) all went through')
-  await waitFor(() => latencies.length === 2 * ticks, 2000, 'every tick on both bystanders')
+  await waitFor(() => latencies.length === 2 * ticks, { ms: 2000, what: 'every tick on both bystanders' })
   const worst = Math.max(...latencies)
   // the test process is the server too; with rate limiting off the same flood delays ticks by 700+ ms
   t.ok(worst < 500, `no tick was delayed beyond reason during the flood (worst ${worst} ms over ${ticks} ticks)`)
@@ -461,7 +461,7 @@ t.test('many bad frames of every kind end in 1008; the bystander never notices',
   t.equal(errors.length, 49, 'an error frame for each of the first 49, then the close')
   t.ok(errors.every(f => f.code === 'bad_request'), 'all bad_request')
   allDocumented(t, c, 'attacker')
-  await waitFor(() => a.app.gatecast.hub.size === 1, 3000, 'the attacker is gone from the server')
+  await waitFor(() => a.app.gatecast.hub.size === 1, { ms: 3000, what: 'the attacker is gone from the server' })
   t.same(by.messagesFrom('mallory'), [], 'the bystander saw nothing')
   await by.healthy(t)
 })

@@ -11,7 +11,8 @@ import t from 'tap'
 import { Value } from '@sinclair/typebox/value'
 import { ClientFrameSchema, parseClientFrame } from '../../src/protocol/frames.ts'
 import { connect, type Client, type Frame } from '../helpers/client.ts'
-import { bearer, claims, closedWithin, signJwt, start, waitFor } from '../helpers/ws-extra.ts'
+import { bearer, claims, closedWithin, signJwt, start } from '../helpers/ws-extra.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { bystander, depthOf, isServerFrame, nested, serverFrameProblem } from '../helpers/adversary.ts'
 import type { TestApp } from '../helpers/app.ts'
 
@@ -215,7 +216,7 @@ async function openFuzzer (a: TestApp): Promise<Client> {
 const pongs = (c: Client): number => c.frames.filter(f => f.type === 'pong').length
 
 async function until (c: Client, cond: () => boolean, ms: number, what: string): Promise<void> {
-  await waitFor(() => cond() || c.ws.readyState !== c.ws.OPEN, ms, what, 2)
+  await waitFor(() => cond() || c.ws.readyState !== c.ws.OPEN, { ms, what, every: 2 })
   if (!cond()) throw new Error(`socket closed while waiting for ${what}`)
 }
 
@@ -361,7 +362,7 @@ t.test('burst fuzz: arbitrary frames back to back end open or in a documented cl
       let outcome = 'open'
       if (c.ws.readyState === c.ws.OPEN) {
         c.send('{"type":"ping"}')
-        await waitFor(() => pongs(c) >= 1 || c.ws.readyState !== c.ws.OPEN, 3000, 'pong or close', 2)
+        await waitFor(() => pongs(c) >= 1 || c.ws.readyState !== c.ws.OPEN, { ms: 3000, what: 'pong or close', every: 2 })
       }
       if (c.ws.readyState !== c.ws.OPEN) {
         const closed = await closedWithin(c, 3000)
@@ -380,5 +381,5 @@ t.test('burst fuzz: arbitrary frames back to back end open or in a documented cl
   t.pass(`outcomes: ${JSON.stringify(outcomes)}`)
   await by.healthy(t)
   t.ok(by.messagesFrom('fuzzer').every(f => f.channel === 'fuzz' && isServerFrame(f)), 'the bystander only got well-formed message frames of its channel')
-  await waitFor(() => a.app.gatecast.hub.size === 1, 3000, 'only the bystander left')
+  await waitFor(() => a.app.gatecast.hub.size === 1, { ms: 3000, what: 'only the bystander left' })
 })

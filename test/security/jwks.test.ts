@@ -6,7 +6,8 @@ import t, { type Test } from 'tap'
 import { api, type TestApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 import { deadUrl, jwk, keyPair, signToken, startJwksServer, thumbprintKid, writeKeyPair, type KeyPair } from '../helpers/keys-extra.ts'
-import { bearer, claims, closeAtEnd, expectRefused, logLines, sleep, start, tryUpgrade, waitFor } from '../helpers/ws-extra.ts'
+import { bearer, claims, closeAtEnd, expectRefused, logLines, start, tryUpgrade } from '../helpers/ws-extra.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -37,7 +38,7 @@ t.test('IdP tokens accepted; rotation picked up by a refetch; unknown kid and wr
   const idp = await startJwksServer(t, [jwk(K1, 'k1')])
   const a = await start(t, { jwtAlgorithm: 'RS256', jwtJwksUrl: idp.url, jwtIssuer: ISS, jwtAudience: AUD, jwtJwksCooldown: 0.3 }, users)
   const url = `${a.ws}/ws/chat`
-  await waitFor(() => idp.requests === 1, 3000, 'the JWKS prefetched at start')
+  await waitFor(() => idp.requests === 1, { ms: 3000, what: 'the JWKS prefetched at start' })
 
   await admitted(t, a, idpToken(K1, 'k1'), 'alice', 'token of the IdP')
   const logout = await api(a.base, 'POST', '/auth/logout', { body: {}, headers: { authorization: `Bearer ${idpToken(K1, 'k1', 'bob')}` } })
@@ -95,7 +96,7 @@ t.test('garbage kids: no fetch storm (one fetch per cooldown, one at a time)', a
 t.test('JWKS server down: 401 jwks_unavailable (not 500), quickly, and no retry within the cooldown', async t => {
   const a = await start(t, { jwtAlgorithm: 'RS256', jwtJwksUrl: await deadUrl(), jwtJwksCooldown: 0.3 })
   const url = `${a.ws}/ws/chat`
-  await waitFor(() => logLines(a.logs, 'JWKS fetch failed').length === 1, 3000, 'the failed prefetch logged')
+  await waitFor(() => logLines(a.logs, 'JWKS fetch failed').length === 1, { ms: 3000, what: 'the failed prefetch logged' })
   t.match(logLines(a.logs, 'JWKS fetch failed')[0], { level: 40, reason: /ECONNREFUSED/, keptKeys: false }, 'warning with the reason')
   await sleep(350)
   const startedAt = Date.now()
@@ -115,7 +116,7 @@ t.test('JWKS server failing, slow or answering garbage: 401 jwks_unavailable; re
   idp.mode = 'error'
   const a = await start(t, { jwtAlgorithm: 'RS256', jwtJwksUrl: idp.url, jwtJwksCooldown: 0.2, jwtJwksTimeout: 0.3 })
   const url = `${a.ws}/ws/chat`
-  await waitFor(() => idp.requests === 1, 3000, 'prefetch')
+  await waitFor(() => idp.requests === 1, { ms: 3000, what: 'prefetch' })
   for (const mode of ['error', 'garbage', 'not-a-set', 'huge', 'redirect', 'hang'] as const) {
     idp.mode = mode
     await sleep(250)
@@ -138,7 +139,7 @@ t.test('IdP down after its keys were fetched: known kids keep working, even when
   await idp.close()
   await sleep(300)
   await admitted(t, a, idpToken(K1, 'k1', 'bob'), 'bob', 'IdP down, set stale: cached key used, refresh tried in the background')
-  await waitFor(() => logLines(a.logs, 'JWKS fetch failed').some(l => l.keptKeys === true), 3000, 'the failed background refresh logged')
+  await waitFor(() => logLines(a.logs, 'JWKS fetch failed').some(l => l.keptKeys === true), { ms: 3000, what: 'the failed background refresh logged' })
   await sleep(150)
   await expectRefused(t, a, `${a.ws}/ws/chat`, bearer(idpToken(K2, 'k2')), 401, 'jwks_unavailable', 'a new kid cannot be checked')
 })
@@ -171,7 +172,7 @@ t.test('JWKS next to a local key pair: local logins and IdP tokens both work', a
   const dir = mkdtempSync(join(tmpdir(), 'gatecast-jwks-'))
   const { publicFile, privateFile } = writeKeyPair(dir, LOCAL)
   const a = await start(t, { jwtAlgorithm: 'RS256', jwtPublicKeyFile: publicFile, jwtPrivateKeyFile: privateFile, jwtJwksUrl: idp.url }, users)
-  await waitFor(() => idp.requests === 1, 3000, 'prefetch')
+  await waitFor(() => idp.requests === 1, { ms: 3000, what: 'prefetch' })
   const login = await api(a.base, 'POST', '/auth/login', { body: { username: 'dora', password: 'dora-password' } })
   t.equal(login.status, 200, 'local login signs')
   await admitted(t, a, login.body.access_token, 'dora', 'local token')

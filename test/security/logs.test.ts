@@ -12,7 +12,8 @@ import t, { type Test } from 'tap'
 import type { FastifyPluginAsync } from 'fastify'
 import { api, startApp } from '../helpers/app.ts'
 import { connect, type Client } from '../helpers/client.ts'
-import { bearer, claims, closedWithin, nowSec, pingPong, signJwt, tryUpgrade, waitFor } from '../helpers/ws-extra.ts'
+import { bearer, claims, closedWithin, nowSec, pingPong, signJwt, tryUpgrade } from '../helpers/ws-extra.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { UserStore } from '../../src/auth/users.ts'
 
 const API_KEY = 'gk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0'
@@ -169,7 +170,7 @@ t.test('no secret in any log line at trace level after a full scenario', async t
 
   await pingPong(p)
   for (const s of sockets) s.ws.close()
-  await waitFor(() => a.app.gatecast.hub.size === 0, 3000, 'every socket closed')
+  await waitFor(() => a.app.gatecast.hub.size === 0, { ms: 3000, what: 'every socket closed' })
 
   // --- the logs: verbose, complete, and clean ---
   const all = lines.join('')

@@ -10,7 +10,8 @@ import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import WebSocket from 'ws'
 import { connect, type Client } from '../helpers/client.ts'
-import { bearer, closedWithin, logLines, serverSockets, start, waitFor } from '../helpers/ws-extra.ts'
+import { bearer, closedWithin, logLines, serverSockets, start } from '../helpers/ws-extra.ts'
+import { waitFor } from '../helpers/wait.ts'
 import type { TestApp } from '../helpers/app.ts'
 
 setFlagsFromString('--expose-gc')
@@ -97,7 +98,7 @@ t.test('a socket that stops reading is closed 4408 while 200 MB are published to
   await slow.nextOfType('ready')
   const reader = await countingReader(a, 'firehose:live', 'reader')
   t.teardown(() => reader.ws.terminate())
-  await waitFor(() => server.length === 2 && a.app.gatecast.hub.size === 2, 2000, 'both sockets on the server')
+  await waitFor(() => server.length === 2 && a.app.gatecast.hub.size === 2, { ms: 2000, what: 'both sockets on the server' })
   const slowServer = server[0]
 
   rawSocket(slow).pause() // the client stops reading: kernel buffers fill, then the server's
@@ -111,7 +112,7 @@ t.test('a socket that stops reading is closed 4408 while 200 MB are published to
   t.ok(run.growth.heap + run.growth.external < 20 * MB, `retained heap + buffers grew ${mb(run.growth.heap + run.growth.external)} (< 20 MB)`)
 
   // the reader got every message, in order
-  await waitFor(() => reader.count() === run.published, 20_000, 'the reader got everything')
+  await waitFor(() => reader.count() === run.published, { ms: 20_000, what: 'the reader got everything' })
   t.ok(reader.inOrder(), 'the reader got them in publish order')
 
   // the slow client, once it reads again, gets what was queued and then 4408
@@ -121,7 +122,7 @@ t.test('a socket that stops reading is closed 4408 while 200 MB are published to
   const got = slow.frames.filter(f => f.type === 'message').map(f => f.data.n as number)
   t.ok(got.length < run.published / 10, `it got a prefix (${got.length} of ${run.published})`)
   t.same(got, Array.from({ length: got.length }, (_v, i) => i), 'a gap-free prefix: reconnecting with since loses nothing')
-  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4408 && l.userId === 'slow'), 3000, 'the 4408 close is logged')
+  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4408 && l.userId === 'slow'), { ms: 3000, what: 'the 4408 close is logged' })
 })
 
 t.test('slow consumers of direct frames (sendToUser, broadcast) are closed 4408 too', async t => {

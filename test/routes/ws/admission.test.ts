@@ -5,7 +5,8 @@ import type { Socket } from 'node:net'
 import t from 'tap'
 import { api } from '../../helpers/app.ts'
 import { connect } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, closedWithin, expectRefused, pingPong, rawUpgrade, sleep, start, waitFor } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, closedWithin, expectRefused, pingPong, rawUpgrade, start } from '../../helpers/ws-extra.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 t.test('400 bad channel name', async t => {
   const a = await start(t)
@@ -163,7 +164,7 @@ t.test('429 per-user socket cap (wsSocketsPerUser: 2)', async t => {
   // once one closes, alice may open another
   c1.close()
   await closedWithin(c1, 2000)
-  await waitFor(async () => (await a.app.gatecast.userStatus('alice')).connections === 1, 2000, 'alice down to one socket')
+  await waitFor(async () => (await a.app.gatecast.userStatus('alice')).connections === 1, { ms: 2000, what: 'alice down to one socket' })
   const c3 = await connect(`${a.ws}/ws/chat`, bearer(alice))
   closeAtEnd(t, c3)
   t.equal((await c3.nextOfType('ready')).userId, 'alice')

@@ -3,7 +3,8 @@
 // id everywhere; nothing leaks to other channels.
 import t from 'tap'
 import { connect, type Client, type Frame } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, start, waitFor } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, start } from '../../helpers/ws-extra.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const messages = (c: Client): Frame[] => c.frames.filter(f => f.type === 'message')
 
@@ -28,10 +29,10 @@ t.test('50 sockets, 3 publishers × 100 messages: all delivered once, in order, 
     for (const [p, c] of publishers.entries()) c.send({ type: 'publish', data: { p, n }, ref: `${p}-${n}` })
   }
   const total = PUBLISHERS * EACH
-  await waitFor(() => clients.every(c => messages(c).length >= total), 15_000, `every socket to get ${total} messages`)
+  await waitFor(() => clients.every(c => messages(c).length >= total), { ms: 15_000, what: `every socket to get ${total} messages` })
   // a last message from the server marks the end: anything duplicated would show before it
   const { id: sentinelId } = await a.app.gatecast.publish('fan', { sentinel: true })
-  await waitFor(() => clients.every(c => c.frames.some(f => f.type === 'message' && f.id === sentinelId)), 5000, 'the sentinel everywhere')
+  await waitFor(() => clients.every(c => c.frames.some(f => f.type === 'message' && f.id === sentinelId)), { ms: 5000, what: 'the sentinel everywhere' })
 
   const reference = messages(clients[0]).map(f => f.id)
   t.equal(reference.length, total + 1)
@@ -78,7 +79,7 @@ t.test('server API publishes interleaved with client publishes keep one order fo
     clients[0].send({ type: 'publish', data: { c: n } })
     serverIds.push((await a.app.gatecast.publish('mix', { s: n })).id)
   }
-  await waitFor(() => clients.every(c => messages(c).length === 100), 10_000, '100 messages each')
+  await waitFor(() => clients.every(c => messages(c).length === 100), { ms: 10_000, what: '100 messages each' })
   const ref = messages(clients[0]).map(f => f.id).join()
   t.ok(clients.every(c => messages(c).map(f => f.id).join() === ref), 'same sequence on every socket')
   const fromServer = messages(clients[5]).filter(f => f.from === null)

@@ -4,7 +4,8 @@
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { connect, type Client } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, closedWithin, nowSec, open, pingPong, signJwt, start, waitFor } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, closedWithin, nowSec, open, pingPong, signJwt, start } from '../../helpers/ws-extra.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 async function badRequest (t: Test, c: Client, frame: string | Buffer, label: string, ref?: unknown): Promise<void> {
   c.ws.send(frame, { binary: Buffer.isBuffer(frame) })
@@ -38,7 +39,7 @@ t.test('ready is the first frame, with channel, connectionId, userId, expiresAt'
   const c2 = await open(`${a.ws}/ws/busy`, bearer(signJwt({ sub: 'bob', exp })))
   closeAtEnd(t, c, c2)
   await waitFor(() => c.frames.some(f => f.type === 'message') && c.frames.some(f => f.type === 'direct') &&
-    c2.frames.some(f => f.type === 'message') && c2.frames.some(f => f.type === 'direct'), 3000, 'messages and directs after ready')
+    c2.frames.some(f => f.type === 'message') && c2.frames.some(f => f.type === 'direct'), { ms: 3000, what: 'messages and directs after ready' })
   pumping.on = false
   await pump
   for (const [who, cl] of [['alice', c], ['bob', c2]] as const) {
@@ -189,7 +190,7 @@ t.test('50 bad frames in a row close 1008; a good frame resets the count', async
   await pingPong(c)
   for (let i = 0; i < 49; i++) c.send({ type: 'nope' })
   await pingPong(c)
-  await waitFor(() => c.frames.filter(f => f.type === 'error').length === 98, 3000, '98 error frames')
+  await waitFor(() => c.frames.filter(f => f.type === 'error').length === 98, { ms: 3000, what: '98 error frames' })
   t.ok(c.frames.filter(f => f.type === 'error').every(f => f.code === 'bad_request'))
   t.equal(c.ws.readyState, WebSocket.OPEN, 'still open after 2 × 49')
   c.frames.length = 0

@@ -4,8 +4,9 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { connect } from '../../helpers/client.ts'
 import {
-  bearer, claims, closeAtEnd, closedWithin, logLines, nowSec, pingPong, signJwt, start, waitFor
+  bearer, claims, closeAtEnd, closedWithin, logLines, nowSec, pingPong, signJwt, start
 } from '../../helpers/ws-extra.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 t.test('refresh with a new token for the same user: refreshed with the new expiresAt, and the socket outlives the old exp', async t => {
   const a = await start(t, { wsExpiryGrace: 0 })
@@ -84,7 +85,7 @@ t.test('token expiry closes 4401 after the grace, not before', async t => {
   t.ok(at >= (exp + grace) * 1000, `not before exp + grace (${at - (exp + grace) * 1000} ms after)`)
   t.ok(at <= (exp + grace) * 1000 + 2500, 'and soon after it')
   await pingPong(forever)
-  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4401 && l.userId === 'alice'), 2000, 'socket closed log with 4401')
+  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4401 && l.userId === 'alice'), { ms: 2000, what: 'socket closed log with 4401' })
 })
 
 t.test('expiry with wsExpiryGrace: 0, token from the query string', async t => {

@@ -5,8 +5,9 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { connect, type Client } from '../../helpers/client.ts'
 import {
-  bearer, closeAtEnd, closedWithin, logLines, pingPong, serverSockets, sleep, start, waitFor
+  bearer, closeAtEnd, closedWithin, logLines, pingPong, serverSockets, start
 } from '../../helpers/ws-extra.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const rawSocket = (c: Client): Socket => (c.ws as unknown as { _socket: Socket })._socket
 
@@ -27,7 +28,7 @@ t.test('a frame larger than wsMaxPayload closes 1009; one at the limit is fine',
   c.send(JSON.stringify({ type: 'publish', data: 'x'.repeat(1100) }))
   const closed = await closedWithin(c, 3000)
   t.equal(closed.code, 1009, 'closed with 1009 (message too big)')
-  await waitFor(() => logLines(a.logs, 'websocket error').some(l => typeof l.connectionId === 'string'), 2000, "ws's error logged with the connection id")
+  await waitFor(() => logLines(a.logs, 'websocket error').some(l => typeof l.connectionId === 'string'), { ms: 2000, what: "ws's error logged with the connection id" })
   t.equal(c.frames.filter(f => f.type === 'message' && typeof f.data === 'string' && f.data.length > 1024).length, 0, 'the big frame was not published')
   await pingPong(other)
   t.equal(other.frames.filter(f => f.type === 'message').length, 1, 'the other socket only saw the frame that fit')
@@ -47,7 +48,7 @@ t.test('exceeding wsMessageRate gets error rate_limited and the socket stays ope
   closeAtEnd(t, c)
   await c.nextOfType('ready')
   for (let i = 0; i < 12; i++) c.send({ type: 'publish', data: i, ref: i })
-  await waitFor(() => c.frames.filter(f => f.type === 'ack' || (f.type === 'error' && f.code === 'rate_limited')).length === 12, 3000, '12 answers')
+  await waitFor(() => c.frames.filter(f => f.type === 'ack' || (f.type === 'error' && f.code === 'rate_limited')).length === 12, { ms: 3000, what: '12 answers' })
   const acks = c.frames.filter(f => f.type === 'ack')
   const limited = c.frames.filter(f => f.type === 'error')
   t.ok(acks.length >= 10 && acks.length <= 11, `burst of 2 × rate accepted (${acks.length} acks)`)
@@ -72,7 +73,7 @@ t.test('publishing at the configured rate is never limited', async t => {
     c.send({ type: 'publish', data: i, ref: i })
     if (i >= 90) await sleep(25)
   }
-  await waitFor(() => c.frames.filter(f => f.type === 'ack' || f.type === 'error').length === 150, 5000, '150 answers')
+  await waitFor(() => c.frames.filter(f => f.type === 'ack' || f.type === 'error').length === 150, { ms: 5000, what: '150 answers' })
   t.equal(c.frames.filter(f => f.type === 'error').length, 0, 'no rate_limited')
   t.equal(c.frames.filter(f => f.type === 'ack').length, 150)
 })
@@ -90,7 +91,7 @@ t.test('a sustained flood closes 4429', async t => {
   const delivered = c.frames.filter(f => f.type === 'message').length
   t.ok(delivered <= 11, `at most the burst was delivered (${delivered})`)
   await pingPong(other)
-  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4429 && l.userId === 'flooder'), 2000, 'socket closed log with 4429')
+  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4429 && l.userId === 'flooder'), { ms: 2000, what: 'socket closed log with 4429' })
 })
 
 t.test('slow consumer: a socket that stops reading is closed 4408, its buffer stays bounded', async t => {
@@ -127,7 +128,7 @@ t.test('slow consumer: a socket that stops reading is closed 4408, its buffer st
   published += 20
 
   // the reader got everything and stays open
-  await waitFor(() => fast.frames.filter(f => f.type === 'message').length === published, 10_000, 'fast socket got every message')
+  await waitFor(() => fast.frames.filter(f => f.type === 'message').length === published, { ms: 10_000, what: 'fast socket got every message' })
   const ns = fast.frames.filter(f => f.type === 'message').map(f => f.data.n)
   t.same(ns, Array.from({ length: published }, (_v, i) => i), 'fast socket: every message, in order')
   await pingPong(fast)
@@ -139,5 +140,5 @@ t.test('slow consumer: a socket that stops reading is closed 4408, its buffer st
   const got = slow.frames.filter(f => f.type === 'message').map(f => f.data.n)
   t.ok(got.length < published, `slow client got a prefix (${got.length} of ${published})`)
   t.same(got, Array.from({ length: got.length }, (_v, i) => i), 'what it got is a gap-free prefix')
-  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4408 && l.userId === 'slow'), 3000, 'socket closed log with 4408')
+  await waitFor(() => logLines(a.logs, 'socket closed').some(l => l.code === 4408 && l.userId === 'slow'), { ms: 3000, what: 'socket closed log with 4408' })
 })

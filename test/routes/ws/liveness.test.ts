@@ -3,7 +3,8 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { Client, connect } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, closedWithin, pingPong, start, waitFor } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, closedWithin, pingPong, start } from '../../helpers/ws-extra.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 t.test('dead peer: no pong within one ping interval → terminated', async t => {
   const a = await start(t, { wsPingInterval: 1 })
@@ -23,7 +24,7 @@ t.test('dead peer: no pong within one ping interval → terminated', async t => 
   // the socket that answers pings is kept
   await pingPong(alive)
   t.equal(alive.ws.readyState, WebSocket.OPEN)
-  await waitFor(() => a.app.gatecast.hub.size === 1, 2000, 'hub forgot the dead socket')
+  await waitFor(() => a.app.gatecast.hub.size === 1, { ms: 2000, what: 'hub forgot the dead socket' })
   t.equal((await a.app.gatecast.userStatus('dead')).connections, 0, 'dead user has no connections')
 })
 
@@ -33,7 +34,7 @@ t.test('a peer that answers pings survives several intervals', async t => {
   closeAtEnd(t, c)
   let pings = 0
   c.ws.on('ping', () => { pings++ })
-  await waitFor(() => pings >= 3, 5000, 'three server pings')
+  await waitFor(() => pings >= 3, { ms: 5000, what: 'three server pings' })
   await pingPong(c)
   t.equal(c.ws.readyState, WebSocket.OPEN)
 })

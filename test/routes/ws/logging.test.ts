@@ -4,8 +4,9 @@ import t from 'tap'
 import { api } from '../../helpers/app.ts'
 import { connect } from '../../helpers/client.ts'
 import {
-  bearer, claims, closeAtEnd, closedWithin, countLogs, logLines, nowSec, pingPong, signJwt, start, tryUpgrade, waitFor
+  bearer, claims, closeAtEnd, closedWithin, countLogs, logLines, nowSec, pingPong, signJwt, start, tryUpgrade
 } from '../../helpers/ws-extra.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 t.test('no access token appears in the logs after upgrades with tokens in the query and headers', async t => {
   const a = await start(t, { wsExpiryGrace: 0 }, {
@@ -70,7 +71,7 @@ t.test('no access token appears in the logs after upgrades with tokens in the qu
 
   for (const c of [c1, c2, c3, c4, c5, c6]) await pingPong(c)
   for (const c of [c1, c2, c3]) c.close()
-  await waitFor(() => countLogs(a.logs, 'socket closed') >= 5, 3000, 'close logs')
+  await waitFor(() => countLogs(a.logs, 'socket closed') >= 5, { ms: 3000, what: 'close logs' })
 
   // the scenario was logged (so the check below is not vacuous)
   t.ok(logLines(a.logs, 'socket open').length >= 8, 'socket open lines present')

@@ -11,7 +11,8 @@ import t from 'tap'
 import type { WebSocket as ServerSocket } from 'ws'
 import WebSocket from 'ws'
 import { connect } from '../../helpers/client.ts'
-import { bearer, closeAtEnd, start, waitFor } from '../../helpers/ws-extra.ts'
+import { bearer, closeAtEnd, start } from '../../helpers/ws-extra.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -33,7 +34,7 @@ t.test('once a socket is open, its upgrade request and response can be collected
   t.equal(requests.length, 5, 'five upgrades seen')
   t.equal(responses.length, 5, 'each upgrade had a ServerResponse on its TCP socket')
   // let the turn that opened them end, then collect
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
   gc()
   gc()
   t.equal(requests.filter(r => r.deref() !== undefined).length, 0, 'no IncomingMessage is kept by an open socket')
@@ -68,7 +69,7 @@ t.test('the 101 response waits, corked, for ready to join it in one write', asyn
   const readyBytes = 2 + Buffer.byteLength(JSON.stringify(c.frames[0]))
   t.ok(late !== undefined && late.corked > 0, 'still corked at the end of the turn')
   t.ok((late?.pending ?? 0) >= (s?.pending ?? 0) + readyBytes, `the 101 head and the whole ready frame wait together (${late?.pending ?? 0} ≥ ${s?.pending ?? 0} + ${readyBytes})`)
-  await waitFor(() => s?.tcp.writableCorked === 0 && s.tcp.writableLength === 0, 2000, 'the socket uncorked and drained after the turn')
+  await waitFor(() => s?.tcp.writableCorked === 0 && s.tcp.writableLength === 0, { ms: 2000, what: 'the socket uncorked and drained after the turn' })
   t.pass('uncorked and drained once the turn ended')
 })
 
