@@ -148,15 +148,7 @@ export class Hub implements EngineListener {
   // --- housekeeping -----------------------------------------------------------
 
   #pingAll (): void {
-    for (const session of this.#all) {
-      if (!session.alive) {
-        session.closing = true
-        session.transport.terminate()
-        continue
-      }
-      session.alive = false
-      session.transport.ping()
-    }
+    for (const session of this.#all) session.heartbeat()
   }
 
   #expire (): void {

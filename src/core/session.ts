@@ -8,6 +8,7 @@ import { CloseCodes, ERROR_CODES, type ErrorCode } from '../protocol/codes.ts'
 import { parseClientFrame, type PublishFrame, type RefreshFrame } from '../protocol/frames.ts'
 import { frameText } from '../protocol/wire.ts'
 import type { ChannelOptions } from './channels.ts'
+import { MessageBudget } from './message-budget.ts'
 import type { Stats } from './stats.ts'
 import type { Transport, TransportHandler } from './transport.ts'
 
@@ -51,14 +52,13 @@ export class Session implements TransportHandler {
   readonly remoteAddress: string
   readonly openedAt = Date.now()
   readonly transport: Transport
-  jti: string | undefined
-  expiresAt: number | undefined
-  /** answered since the last ping */
-  alive = true
-  /** no traffic to or from it any more */
-  closing = false
-  framesIn = 0
-  framesOut = 0
+  #jti: string | undefined
+  #expiresAt: number | undefined
+  // answered since the last ping
+  #alive = true
+  #closing = false
+  #framesIn = 0
+  #framesOut = 0
   /**
    * Until `ready` is out, frames wait here as [seq, frame, seq, frame, …]:
    * `ready` stays first, and live frames meet a `since` replay without a gap or
@@ -66,10 +66,7 @@ export class Session implements TransportHandler {
    */
   #pending: Array<number | Buffer> | null = []
   readonly #host: SessionHost
-  // the message budget: a token bucket refilled at messageRate per second
-  #tokens: number
-  #lastRefill = Date.now()
-  #rejected = 0
+  readonly #budget: MessageBudget
   #badFrames = 0
 
   constructor (host: SessionHost, transport: Transport, init: SessionInit) {
@@ -80,10 +77,30 @@ export class Session implements TransportHandler {
     this.channel = init.channel
     this.opts = init.opts
     this.remoteAddress = init.remoteAddress
-    this.jti = init.jti
-    this.expiresAt = init.expiresAt
-    this.#tokens = host.messageRate * 2
+    this.#jti = init.jti
+    this.#expiresAt = init.expiresAt
+    this.#budget = new MessageBudget(host.messageRate)
     transport.bind(this)
+  }
+
+  /** the token's id, for revocation */
+  get jti (): string | undefined { return this.#jti }
+  /** the token's `exp`, seconds; undefined for tokens without one */
+  get expiresAt (): number | undefined { return this.#expiresAt }
+  /** no traffic to or from it any more */
+  get closing (): boolean { return this.#closing }
+  get framesIn (): number { return this.#framesIn }
+  get framesOut (): number { return this.#framesOut }
+
+  /** The liveness round: a socket that did not answer the last ping is dropped without a close frame. */
+  heartbeat (): void {
+    if (!this.#alive) {
+      this.#closing = true
+      this.transport.terminate()
+      return
+    }
+    this.#alive = false
+    this.transport.ping()
   }
 
   // --- sending -----------------------------------------------------------------
@@ -116,10 +133,10 @@ export class Session implements TransportHandler {
   }
 
   #write (framed: Buffer): void {
-    if (this.closing) return
+    if (this.#closing) return
     const host = this.#host
     const buffered = this.transport.write(framed)
-    this.framesOut++
+    this.#framesOut++
     host.stats.framesOut++
     // what waits for this turn's flush is no backlog yet: the transport offers it to the kernel first
     if (buffered > host.sendBuffer && this.transport.backlog() > host.sendBuffer) this.close(CloseCodes.slowConsumer, 'slow consumer')
@@ -127,8 +144,8 @@ export class Session implements TransportHandler {
 
   /** Stops all traffic to the socket at once and starts the close handshake. */
   close (code: number, reason: string): void {
-    if (this.closing) return
-    this.closing = true
+    if (this.#closing) return
+    this.#closing = true
     this.#host.drop(this)
     this.transport.close(code, reason)
   }
@@ -136,19 +153,19 @@ export class Session implements TransportHandler {
   // --- socket events -------------------------------------------------------------
 
   onMessage (data: Buffer, isBinary: boolean): void {
-    if (this.closing) return
-    this.alive = true
-    this.framesIn++
+    if (this.#closing) return
+    this.#alive = true
+    this.#framesIn++
     this.#host.stats.framesIn++
     this.#frame(data, isBinary)
   }
 
   onPong (): void {
-    this.alive = true
+    this.#alive = true
   }
 
   onClose (code: number): void {
-    this.closing = true
+    this.#closing = true
     this.#host.drop(this)
     this.#host.closed(this, code)
   }
@@ -174,10 +191,7 @@ export class Session implements TransportHandler {
         this.send('{"type":"pong"}')
         break
       case 'publish':
-        if (!this.#allow()) {
-          if (!this.closing) this.#error('rate_limited', 'too many messages', frame.ref)
-          return
-        }
+        if (!this.#allowed(frame.ref)) return
         try {
           this.#publish(frame)
         } catch (err) {
@@ -190,19 +204,12 @@ export class Session implements TransportHandler {
     }
   }
 
-  /** `rate` per second, bursts to 2×; a second's worth refused without the bucket refilling closes 4429. */
-  #allow (): boolean {
-    const rate = this.#host.messageRate
-    const now = Date.now()
-    const burst = rate * 2
-    this.#tokens = Math.min(burst, this.#tokens + (now - this.#lastRefill) * rate / 1000)
-    this.#lastRefill = now
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1
-      if (this.#tokens >= burst - 1) this.#rejected = 0
-      return true
-    }
-    if (++this.#rejected >= rate) this.close(CloseCodes.rateLimited, 'message rate exceeded')
+  /** Spends one publish of the budget; past it the client is told, and past a second's worth the socket closes 4429. */
+  #allowed (ref: string | number | undefined): boolean {
+    const verdict = this.#budget.take()
+    if (verdict === 'allowed') return true
+    if (verdict === 'exceeded') this.close(CloseCodes.rateLimited, 'message rate exceeded')
+    else this.#error('rate_limited', 'too many messages', ref)
     return false
   }
 
@@ -228,8 +235,8 @@ export class Session implements TransportHandler {
       this.close(CloseCodes.forbidden, 'channel no longer allowed')
       return
     }
-    this.jti = identity.jti
-    this.expiresAt = identity.exp
+    this.#jti = identity.jti
+    this.#expiresAt = identity.exp
     this.send(JSON.stringify({ type: 'refreshed', expiresAt: identity.exp ?? null }))
   }
 
