@@ -28,13 +28,26 @@ export default [
   // protocol imports nothing else of Gatecast
   restrict({ files: ['src/protocol/**/*.ts'], packages: [...noFramework, 'ioredis'], regex: [{ regex: '^\\.\\./', message: 'protocol imports nothing else of Gatecast' }] }),
   restrict({ files: ['src/config/**/*.ts'], layers: ['engine', 'auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
-  restrict({ files: ['src/engine/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(2)] }),
-  restrict({ files: ['src/engine/*/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(3)] }),
+  // ioredis belongs to the Redis engine alone
+  restrict({ files: ['src/engine/*.ts'], layers: ['auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/engine/memory/*.ts'], layers: ['auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(3)] }),
+  restrict({ files: ['src/engine/redis/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(3)] }),
   restrict({ files: ['src/auth/**/*.ts'], layers: ['core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
   restrict({ files: ['src/core/**/*.ts'], layers: ['transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
   restrict({ files: ['src/transport/**/*.ts'], packages: [...FASTIFY, 'prom-client', 'ioredis'], regex: [leaveSrc(2)] }),
-  // the edge reaches the engine through its interfaces, never its Redis client
-  restrict({ files: ['plugins/**/*.ts', 'routes/**/*.ts', '*.ts'], packages: ['ioredis'] }),
+  // the edge reaches the engine through its interfaces, never its Redis client,
+  // and Prometheus through plugins/metrics.ts alone
+  { ...restrict({ files: ['plugins/**/*.ts', 'routes/**/*.ts', '*.ts'], packages: ['ioredis', 'prom-client'] }), ignores: ['plugins/metrics.ts'] },
+  restrict({ files: ['plugins/metrics.ts'], packages: ['ioredis'] }),
   // the client library runs in browsers: no dependencies, and of Gatecast only the protocol's codes and types
-  restrict({ files: ['client/**/*.ts'], packages: [...noFramework, 'ioredis', '@sinclair/*'], regex: [{ regex: '^\\.\\./src/(?!protocol/)', message: 'the client imports only src/protocol' }] })
+  restrict({ files: ['client/**/*.ts'], packages: [...noFramework, 'ioredis', '@sinclair/*'], regex: [{ regex: '^\\.\\./(?!src/protocol/)', message: 'the client imports only src/protocol' }] }),
+  // …and of the protocol only types, but for the dependency-free codes: frames.ts loads TypeBox
+  {
+    files: ['client/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ regex: '^\\.\\./src/protocol/(?!codes\\.ts$)', allowTypeImports: true, message: 'the client may import only types from the protocol, values from codes.ts alone' }]
+      }]
+    }
+  }
 ]

@@ -3,7 +3,49 @@
 // numbers (src/core/stats.ts); the collectors here read them at scrape time.
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
-import { Stats } from '../src/core/stats.ts'
+import { Stats, type HotHistogram } from '../src/core/stats.ts'
+
+interface HistogramValue {
+  labels: { le?: number | string }
+  value: number
+  metricName: string
+}
+
+/**
+ * A core HotHistogram as prom-client's registry reads a metric (name, type,
+ * get(), reset()), in prom-client's own format: cumulative `_bucket` lines,
+ * `+Inf`, `_sum`, `_count`.
+ */
+export class PromHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  readonly #h: HotHistogram
+
+  constructor (h: HotHistogram) {
+    this.#h = h
+  }
+
+  get name (): string { return this.#h.name }
+  get help (): string { return this.#h.help }
+
+  async get (): Promise<{ name: string, help: string, type: string, aggregator: string, values: HistogramValue[] }> {
+    const { bounds, counts, sum, count } = this.#h.snapshot()
+    const name = this.name
+    const values: HistogramValue[] = []
+    let cumulative = 0
+    for (let i = 0; i <= bounds.length; i++) {
+      cumulative += counts[i]
+      values.push({ labels: { le: i < bounds.length ? bounds[i] : '+Inf' }, value: cumulative, metricName: `${name}_bucket` })
+    }
+    values.push({ labels: {}, value: sum, metricName: `${name}_sum` })
+    values.push({ labels: {}, value: count, metricName: `${name}_count` })
+    return { name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset (): void {
+    this.#h.reset()
+  }
+}
 
 export class GatecastMetrics {
   readonly registry = new Registry()
@@ -51,8 +93,8 @@ export class GatecastMetrics {
         this.inc({ source: 'api' }, stats.publishedByApi)
       }
     })
-    // the hot histograms read like prom-client's own (name, type, get, reset)
-    for (const h of [stats.fanout, stats.handshake, stats.delivery]) this.registry.registerMetric(h as unknown as Metric)
+    // the registry needs only name, type, get() and reset(): duck-typed, as prom-client reads it
+    for (const h of [stats.fanout, stats.handshake, stats.delivery]) this.registry.registerMetric(new PromHistogram(h) as unknown as Metric)
     // eslint-disable-next-line no-new
     new Counter({ name: 'gatecast_frames_in_total', help: 'Frames received from clients', registers, collect () { this.reset(); this.inc(stats.framesIn) } })
     // eslint-disable-next-line no-new

@@ -69,7 +69,7 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         throw err
       }
     },
-    // corked until the end of this turn (the hub uncorks it with the sockets it corked itself):
+    // corked until the end of this turn (the transport uncorks it with the sockets it corked itself):
     // the 101 response and `ready` leave in one write
     preHandler: (req, _reply, done) => {
       corkUpgrade(req.raw.socket)

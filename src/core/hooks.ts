@@ -53,7 +53,8 @@ export class Hooks {
   /** Nothing waits on close hooks; a failing one is logged. */
   runClose (ctx: CloseContext, log: Logger): void {
     for (const hook of this.close) {
-      Promise.resolve().then(() => hook(ctx))
+      // each hook its own copy: one that changes it must not change what the next sees
+      Promise.resolve().then(() => hook({ ...ctx }))
         .catch((err: unknown) => log.error({ err }, 'onClose hook failed'))
     }
   }

@@ -3,23 +3,21 @@
 // (plugins/metrics.ts, the only place that knows Prometheus): prom-client's
 // inc() and observe() hash labels and allocate on every call.
 
-interface HistogramValue {
-  labels: { le?: number | string }
-  value: number
-  metricName: string
+/** What a histogram holds: per-bucket counts (not cumulative; the last bucket is +Inf), sum and count. */
+export interface HistogramSnapshot {
+  bounds: readonly number[]
+  counts: readonly number[]
+  sum: number
+  count: number
 }
 
 /**
- * A label-less Prometheus histogram whose observe() is a bucket search and
- * three additions. A Prometheus registry reads it through get(), in prom-client's
- * format (cumulative `_bucket` lines, `+Inf`, `_sum`, `_count`): name, type,
- * get() and reset() are all prom-client's registry asks of a metric.
+ * A label-less histogram whose observe() is a bucket search and three
+ * additions; plugins/metrics.ts shows it to Prometheus.
  */
 export class HotHistogram {
   readonly name: string
   readonly help: string
-  readonly type = 'histogram'
-  readonly aggregator = 'sum'
   readonly #bounds: readonly number[]
   // per bucket, not cumulative; the last one is +Inf
   readonly #counts: Float64Array
@@ -42,16 +40,8 @@ export class HotHistogram {
     this.#count++
   }
 
-  async get (): Promise<{ name: string, help: string, type: string, aggregator: string, values: HistogramValue[] }> {
-    const values: HistogramValue[] = []
-    let cumulative = 0
-    for (let i = 0; i <= this.#bounds.length; i++) {
-      cumulative += this.#counts[i]
-      values.push({ labels: { le: i < this.#bounds.length ? this.#bounds[i] : '+Inf' }, value: cumulative, metricName: `${this.name}_bucket` })
-    }
-    values.push({ labels: {}, value: this.#sum, metricName: `${this.name}_sum` })
-    values.push({ labels: {}, value: this.#count, metricName: `${this.name}_count` })
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  snapshot (): HistogramSnapshot {
+    return { bounds: this.#bounds, counts: [...this.#counts], sum: this.#sum, count: this.#count }
   }
 
   reset (): void {

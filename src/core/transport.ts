@@ -27,6 +27,4 @@ export interface Transport {
   close (code: number, reason: string): void
   /** drops the connection without a close frame */
   terminate (): void
-  /** false once the socket is closing or closed */
-  readonly isOpen: boolean
 }

@@ -108,10 +108,6 @@ export class WsTransport implements Transport {
     return this.#handler
   }
 
-  get isOpen (): boolean {
-    return this.ws.readyState === 1
-  }
-
   write (framed: Buffer): number {
     const raw = this.#raw
     const sender = this.#sender

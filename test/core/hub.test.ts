@@ -17,8 +17,9 @@ t.test('every socket on a channel gets every message once, in publish order, as 
   t.same(seq(b), [...Array(50).keys()])
   t.same(seq(other), [], 'another channel gets nothing')
   t.equal(a.written[1], b.written[1], 'one Buffer for all sockets: no per-socket encoding')
-  const fanout = await n.stats.fanout.get()
-  t.equal(fanout.values.find(v => v.metricName === 'gatecast_fanout_sockets_sum')?.value, 100, 'two sockets for each of the 50 messages')
+  const fanout = n.stats.fanout.snapshot()
+  t.equal(fanout.sum, 100, 'two sockets for each of the 50 messages')
+  t.equal(fanout.count, 50)
 })
 
 t.test('frames wait behind ready; the replay and the live frames meet without gap or duplicate', async t => {
@@ -78,9 +79,12 @@ t.test('shutdown closes every socket 1001 and waits for them to go, within the d
   const n = await coreNode(t)
   const a = await n.connect('a')
   const b = await n.connect('b')
-  setTimeout(() => { a.gone(1001); b.gone(1001) }, 20)
+  let goneAt = 0
+  setTimeout(() => { a.gone(1001) }, 20)
+  setTimeout(() => { goneAt = Date.now(); b.gone(1001) }, 60)
   const started = Date.now()
   await n.gatecast.shutdown(5000)
+  t.ok(goneAt > 0 && Date.now() >= goneAt, 'waited for the last socket to go')
   t.ok(Date.now() - started < 2000, 'returned once both were gone, not at the deadline')
   t.same(a.closedWith, { code: CloseCodes.shuttingDown, reason: 'server shutting down' })
   t.same(b.closedWith, { code: CloseCodes.shuttingDown, reason: 'server shutting down' })
@@ -90,8 +94,11 @@ t.test('shutdown closes every socket 1001 and waits for them to go, within the d
 
 t.test('shutdown does not wait past its deadline for a socket that never goes', async t => {
   const n = await coreNode(t)
-  await n.connect('a')
+  const a = await n.connect('a')
   const started = Date.now()
   await n.gatecast.shutdown(100)
-  t.ok(Date.now() - started < 1000)
+  const took = Date.now() - started
+  t.ok(took >= 95, `waited for the deadline (${took} ms)`)
+  t.ok(took < 1000, 'and not longer')
+  t.ok(a.terminated, 'then dropped the socket')
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { api, startApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
+import { sleep } from '../helpers/wait.ts'
 import type { ConfigOverrides } from '../../src/config/config.ts'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -27,7 +28,7 @@ t.test('a publish on one node reaches sockets on every node once, in order', asy
     for (let i = 0; i < 50; i++) got.push((await cl.nextOfType('message')).data)
     t.same(got, [...Array(50).keys()], 'all 50, in order')
   }
-  await new Promise(resolve => setTimeout(resolve, 100))
+  await sleep(100)
   for (const cl of clients) t.equal(cl.frames.filter(f => f.type === 'message').length, 0, 'no duplicates')
 })
 
@@ -63,7 +64,7 @@ t.test('sockets that close while their setup awaits Redis leave nothing behind',
   for (let i = 0; i < 50; i++) {
     hub = a.app.gatecast.hub.size + a.app.gatecast.hub.socketsByNamespace().size
     if (hub === 0 && (await a.app.gatecast.channels()).length === 0) break
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await sleep(100)
   }
   t.equal(hub, 0, 'no socket left in the hub or on a channel')
   t.same(await a.app.gatecast.channels(), [], 'no presence left in Redis')

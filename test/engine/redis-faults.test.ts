@@ -5,15 +5,9 @@ import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
 import { spawnNode, spawnRedis } from '../helpers/process.ts'
+import { eventually } from '../helpers/wait.ts'
 
-async function until (check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return false
-}
+const until = (check: () => Promise<boolean>, ms: number): Promise<boolean> => eventually(check, { ms, every: 100 })
 
 t.test('a node killed without shutdown leaves presence within the node timeout', async t => {
   const prefix = redisPrefix(t)

@@ -21,7 +21,7 @@ export function trackConnections (app: FastifyInstance): { all: Session[], open:
   }
   return {
     all,
-    open: (userId) => all.filter(c => c.userId === userId && !c.closing && c.transport.isOpen)
+    open: (userId) => all.filter(c => c.userId === userId && !c.closing && wsOf(c).readyState === wsOf(c).OPEN)
   }
 }
 

@@ -33,7 +33,6 @@ export class FakeTransport implements Transport {
   ping (): void { this.pings++ }
   close (code: number, reason: string): void { this.closedWith ??= { code, reason } }
   terminate (): void { this.terminated = true }
-  get isOpen (): boolean { return this.closedWith === null && !this.terminated }
 
   /** The frames written so far, parsed (the 2/4/10-byte WebSocket header stripped). */
   frames (): Array<Record<string, unknown>> {

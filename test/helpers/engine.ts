@@ -1,9 +1,10 @@
 // Engines for the engine tests: no HTTP, a listener that records everything
 // the engine delivers, and for Redis a key prefix of the test's own.
 import { Redis } from 'ioredis'
-import type { Logger } from '../../src/config/logger.ts'
 import { createMemoryEngine, createRedisEngine, type ControlMessage, type Engine, type EngineListener } from '../../src/engine/index.ts'
+import { captureLogger, type LogLine } from './core.ts'
 import { REDIS_URL, redisPrefix } from './redis.ts'
+import { waitFor } from './wait.ts'
 
 export type Kind = 'memory' | 'redis'
 export const KINDS: Kind[] = ['memory', 'redis']
@@ -34,22 +35,11 @@ export class Recorder implements EngineListener {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+export { sleep } from './wait.ts'
 
-export async function until (cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!await cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
-export interface LogLine { level: string, obj: unknown, msg: unknown }
-
-export function captureLog (lines: LogLine[] = []): Logger {
-  const at = (level: string) => (obj: unknown, msg?: unknown) => { lines.push({ level, obj, msg }) }
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') }
-}
+/** Engine deliveries come within milliseconds: poll often. */
+export const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> =>
+  waitFor(cond, { ms, what, every: 5 })
 
 export interface Opened {
   engine: Engine
@@ -66,7 +56,7 @@ export async function openEngine (t: Teardown, kind: Kind, o: { prefix?: string,
   const prefix = kind === 'redis' ? o.prefix ?? redisPrefix(t) : ''
   const engine = kind === 'memory'
     ? createMemoryEngine()
-    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLog(log) })
+    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLogger(log) })
   const rec = new Recorder()
   await engine.start(rec)
   let closing: Promise<void> | null = null

@@ -4,10 +4,12 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { createVerifier } from 'fast-jwt'
 import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
 import { jwtHeader } from '../helpers/cli.ts'
+import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
 import { UserStore } from '../../src/auth/users.ts'
 import type { ConfigOverrides } from '../../src/config/config.ts'
 
@@ -169,6 +171,26 @@ t.test('login: 429 per IP after LOGIN_RATE attempts a minute', async t => {
   t.ok(limited.headers.get('retry-after') !== null, 'Retry-After tells when to come back')
   // still refused, even with the right password
   t.equal((await api(base, 'POST', '/auth/login', { body: { username: 'admin', password: PASSWORDS.admin } })).status, 429)
+})
+
+t.test('login rate on Redis: counted cluster-wide under the prefix, with the window in Retry-After', async t => {
+  const prefix = redisPrefix(t)
+  const a = await app(t, { loginRate: 2, redisUrl: REDIS_URL, redisPrefix: prefix })
+  const b = await app(t, { loginRate: 2, redisUrl: REDIS_URL, redisPrefix: prefix })
+  const wrong = { body: { username: 'bob', password: 'wrong-password' } }
+  t.equal((await api(a.base, 'POST', '/auth/login', wrong)).status, 401)
+  t.equal((await api(b.base, 'POST', '/auth/login', wrong)).status, 401)
+  const limited = await api(a.base, 'POST', '/auth/login', wrong)
+  t.equal(limited.status, 429, 'the third attempt, on either node, is over the limit of both')
+  errorShape(t, limited.body, 429, 'Too Many Requests')
+  const retryAfter = Number(limited.headers.get('retry-after'))
+  t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After within the minute's window (${retryAfter})`)
+  const r = new Redis(REDIS_URL)
+  t.teardown(() => r.disconnect())
+  const key = `${prefix}:rl:POST/auth/login-127.0.0.1`
+  t.equal(await r.get(key), '3', 'one counter per route and IP, under the configured prefix')
+  const ttl = await r.pttl(key)
+  t.ok(ttl > 0 && ttl <= 60_000, 'it expires with the window')
 })
 
 t.test('refresh: rate limited per IP too (429)', async t => {

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { Histogram, Registry, type Metric } from 'prom-client'
 import { HotHistogram } from '../../src/core/stats.ts'
-import { GatecastMetrics } from '../../plugins/metrics.ts'
+import { GatecastMetrics, PromHistogram } from '../../plugins/metrics.ts'
 
 const BUCKETS = [0.001, 0.01, 0.5, 1]
 // on a bound, between, below the first, above the last, zero, negative
@@ -13,7 +13,7 @@ t.test('HotHistogram gives the bytes a prom-client Histogram gives for the same 
   const ours = new Registry()
   const theirs = new Registry()
   const hot = new HotHistogram({ name: 'x_seconds', help: 'help text', buckets: BUCKETS })
-  ours.registerMetric(hot as unknown as Metric)
+  ours.registerMetric(new PromHistogram(hot) as unknown as Metric)
   const ref = new Histogram({ name: 'x_seconds', help: 'help text', buckets: BUCKETS, registers: [theirs] })
   t.equal(await ours.metrics(), await theirs.metrics(), 'empty: every bucket at 0')
   for (const v of VALUES) {

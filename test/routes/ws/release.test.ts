@@ -55,7 +55,7 @@ t.test('the 101 response waits, corked, for ready to join it in one write', asyn
   // ws emits 'connection' right after writing the 101 head to the TCP socket
   a.app.websocketServer.on('connection', (_ws: ServerSocket, req: IncomingMessage) => {
     seen.push({ corked: req.socket.writableCorked, pending: req.socket.writableLength, tcp: req.socket })
-    // queued before the hub's end-of-turn uncork, so it runs just before it
+    // queued before the transport's end-of-turn uncork, so it runs just before it
     setImmediate(() => lateInTurn.push({ corked: req.socket.writableCorked, pending: req.socket.writableLength }))
   })
   const c = await connect(`${a.ws}/ws/chat`, bearer(a.token({ sub: 'alice' })))
