@@ -8,8 +8,9 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { Transport, TransportHandler } from '../core/transport.ts'
 
-const kTransport = Symbol('gatecast.transport')
-type TaggedSocket = WebSocket & { [kTransport]?: WsTransport }
+// the session that handles the socket's events, found by the shared listeners
+const kHandler = Symbol('gatecast.handler')
+type TaggedSocket = WebSocket & { [kHandler]?: TransportHandler }
 
 const TEXT = { binary: false } as const
 
@@ -68,7 +69,6 @@ export class WsTransport implements Transport {
   readonly #raw: Socket | null = null
   /** ws's sender, whose idle state allows the direct write (set with raw) */
   readonly #sender: WsSender | null = null
-  #handler: TransportHandler | null = null
   #corked = false
   /** bytes written while corked in this turn: not yet offered to the kernel, so no backlog yet */
   #corkedBytes = 0
@@ -92,8 +92,6 @@ export class WsTransport implements Transport {
       if (this.#raw === null) socket.uncork()
       else this.#hold()
     }
-    const tagged = ws as TaggedSocket
-    tagged[kTransport] = this
     ws.on('message', onMessage)
     ws.on('pong', onPong)
     ws.on('close', onClose)
@@ -101,11 +99,7 @@ export class WsTransport implements Transport {
   }
 
   bind (handler: TransportHandler): void {
-    this.#handler = handler
-  }
-
-  get handler (): TransportHandler | null {
-    return this.#handler
+    (this.ws as TaggedSocket)[kHandler] = handler
   }
 
   write (framed: Buffer): number {
@@ -168,18 +162,18 @@ export class WsTransport implements Transport {
 
 // Shared listeners: `this` is the socket, so no closure is kept per socket.
 function onMessage (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
-  this[kTransport]?.handler?.onMessage(data, isBinary)
+  this[kHandler]?.onMessage(data, isBinary)
 }
 
 function onPong (this: TaggedSocket): void {
-  this[kTransport]?.handler?.onPong()
+  this[kHandler]?.onPong()
 }
 
 function onClose (this: TaggedSocket, code: number): void {
-  this[kTransport]?.handler?.onClose(code)
+  this[kHandler]?.onClose(code)
 }
 
 /** ws reports protocol errors (1009, 1007, 1002) after it has sent the close frame itself. */
 function onError (this: TaggedSocket, err: Error): void {
-  this[kTransport]?.handler?.onError(err)
+  this[kHandler]?.onError(err)
 }
