@@ -40,7 +40,9 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
       const raw = reply as unknown as { code: (n: number) => { send: (body: unknown) => void } }
       raw.code(400).send(errorBody(400, 'bad_request', err.message.replace(/ for url .*$/, '')))
     },
-    bodyLimit: 1024 * 1024
+    bodyLimit: 1024 * 1024,
+    // req.ip, which the per-IP limits key on, is then the client behind the proxy
+    trustProxy: config.trustProxy
   }).withTypeProvider<TypeBoxTypeProvider>()
   // extra plugins' routes live at the root: they get the same error shape
   app.setErrorHandler(errorHandler)

@@ -2,6 +2,7 @@
 // `config` decorator. Environment (and ./.env) first, options passed in code on top.
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
 import { Type, type Static } from '@sinclair/typebox'
@@ -53,6 +54,7 @@ export const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ default: 'gatecast', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
   NODE_TIMEOUT: int(15, 1),
   ALLOWED_ORIGINS: optString(),
+  TRUST_PROXY: optString(),
   LOG_LEVEL: Type.Unsafe<string>({ type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }),
   PLUGINS: optString(),
   WS_MAX_PAYLOAD: int(65536, 128),
@@ -111,6 +113,19 @@ export interface GatecastConfig {
   nodeTimeout: number
   /** null: any origin */
   allowedOrigins: string[] | null
+  /**
+   * Whose `X-Forwarded-For` to believe, so `req.ip` (the per-IP upgrade and
+   * login limits, a socket's remoteAddress, the request logs) is the client
+   * behind a reverse proxy rather than the proxy itself. `false` (default): the
+   * socket address, the header ignored; `true`: every hop, which lets a client
+   * that reaches the server directly choose its own address; a list: only
+   * proxies at these IP addresses, CIDRs or `loopback`/`linklocal`/`uniquelocal`.
+   * No hop counts: Fastify ignores them since 5.12.1, as a count cannot tell a
+   * proxy from a client that forges the header.
+   * Applied by `build()`: a host app that registers the plugin on its own
+   * Fastify instance passes `trustProxy` to that instance instead.
+   */
+  trustProxy: boolean | string[]
   logLevel: string
   plugins: string[]
   wsMaxPayload: number
@@ -218,6 +233,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     redisPrefix: e.REDIS_PREFIX,
     nodeTimeout: e.NODE_TIMEOUT,
     allowedOrigins: e.ALLOWED_ORIGINS === undefined ? null : list(e.ALLOWED_ORIGINS),
+    trustProxy: e.TRUST_PROXY === undefined ? false : parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
     plugins: list(e.PLUGINS),
     wsMaxPayload: e.WS_MAX_PAYLOAD,
@@ -240,7 +256,42 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v
   }
+  if (Array.isArray(config.trustProxy)) checkTrustList(config.trustProxy, 'trustProxy')
+  else if (typeof config.trustProxy !== 'boolean') throw new ConfigError(`trustProxy must be true, false or a list of proxy addresses, not ${String(config.trustProxy)}`)
   return config
+}
+
+// proxy-addr's (Fastify's) names for the reserved ranges
+const TRUST_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function checkTrustList (entries: string[], name: string): void {
+  if (entries.length === 0) throw new ConfigError(`${name} lists no proxy address (use false to trust none)`)
+  for (const entry of entries) {
+    if (TRUST_RANGES.has(entry)) continue
+    const slash = entry.indexOf('/')
+    const ip = slash === -1 ? entry : entry.slice(0, slash)
+    const version = isIP(ip)
+    const prefix = slash === -1 ? '' : entry.slice(slash + 1)
+    const bits = version === 6 ? 128 : 32
+    // a /0 is refused as Fastify refuses it: trusting every address is `true`
+    if (version === 0 || (slash !== -1 && (!/^\d{1,3}$/.test(prefix) || Number(prefix) < 1 || Number(prefix) > bits))) {
+      throw new ConfigError(`${name}: ${JSON.stringify(entry)} is not an IP address, a CIDR (address/1-${bits}) or one of ${[...TRUST_RANGES].join(', ')}`)
+    }
+  }
+}
+
+/** TRUST_PROXY: `true`, `false`, or a comma list of proxy addresses, CIDRs and range names. */
+export function parseTrustProxy (value: string): boolean | string[] {
+  const v = value.trim()
+  if (v.toLowerCase() === 'false') return false
+  if (v.toLowerCase() === 'true') return true
+  // refused rather than handed to Fastify, which would quietly trust nobody
+  if (/^\d+$/.test(v)) {
+    throw new ConfigError(`TRUST_PROXY=${v}: hop counts are not supported (a count cannot tell a proxy from a client that forges X-Forwarded-For); list the proxies' addresses instead, e.g. TRUST_PROXY=10.0.0.0/8 or TRUST_PROXY=uniquelocal`)
+  }
+  const entries = list(v)
+  checkTrustList(entries, 'TRUST_PROXY')
+  return entries
 }
 
 export const MIN_PRODUCTION_SECRET_BYTES = 32

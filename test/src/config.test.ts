@@ -37,6 +37,7 @@ t.test('defaults from an empty environment', async t => {
     refreshTokenTtl: 1209600,
     usersFile: join(dir, 'data', 'users.json'),
     allowedOrigins: null,
+    trustProxy: false,
     logLevel: 'info',
     plugins: [],
     wsMaxPayload: 65536,
@@ -156,6 +157,36 @@ t.test('invalid env values → ConfigError naming the variable', async t => {
     t.match(err.message, new RegExp(name), `${name}=${value}: the message names ${name}`)
     t.notMatch(err.message, /\n/, `${name}=${value}: one line`)
   }
+})
+
+t.test('TRUST_PROXY: false, true, or the proxies\' addresses', async t => {
+  const dir = tmp()
+  const read = (v: string) => readConfig({}, { TRUST_PROXY: v }, dir).trustProxy
+  t.equal(readConfig({}, {}, dir).trustProxy, false, 'unset: the header is not believed')
+  t.equal(read('false'), false)
+  t.equal(read('true'), true)
+  t.equal(read(' TRUE '), true, 'case and spaces do not matter')
+  t.same(read('127.0.0.1'), ['127.0.0.1'])
+  t.same(read('10.0.0.0/8, 192.168.1.1/32,,::1, fd00::/8 ,2001:db8::/128'), ['10.0.0.0/8', '192.168.1.1/32', '::1', 'fd00::/8', '2001:db8::/128'])
+  t.same(read('loopback,uniquelocal,linklocal'), ['loopback', 'uniquelocal', 'linklocal'], 'Fastify\'s names for the reserved ranges')
+  t.same(read('0.0.0.0/1,::ffff:10.0.0.1/128'), ['0.0.0.0/1', '::ffff:10.0.0.1/128'])
+  t.same(readConfig({ trustProxy: ['10.1.2.3'] }, { TRUST_PROXY: 'true' }, dir).trustProxy, ['10.1.2.3'], 'the code option wins')
+  t.equal(readConfig({ trustProxy: false }, { TRUST_PROXY: '10.0.0.1' }, dir).trustProxy, false)
+})
+
+t.test('TRUST_PROXY: a bad entry or a hop count → ConfigError', async t => {
+  const dir = tmp()
+  const err = (v: string) => configError(() => readConfig({}, { TRUST_PROXY: v }, dir)).message
+  for (const bad of ['10.0.0.300', 'proxy.example', '10.0.0.0/33', '::1/129', '10.0.0.0/', '10.0.0.0/8/8', '10.0.0.0/-1', '10.0.0.0/x', '0.0.0.0/0', '::/0', 'yes', '10.0.0.1;10.0.0.2']) {
+    t.match(err(bad), /^TRUST_PROXY: ".*" is not an IP address, a CIDR \(address\/1-(32|128)\) or one of loopback, linklocal, uniquelocal$/, `${bad} refused`)
+  }
+  t.match(err('10.0.0.1, nope'), /"nope"/, 'the bad entry is named')
+  t.match(err(','), /lists no proxy address/)
+  for (const hops of ['0', '1', '2']) {
+    t.match(err(hops), /^TRUST_PROXY=\d: hop counts are not supported .*list the proxies' addresses instead/, `hop count ${hops} refused, with the fix`)
+  }
+  t.match(configError(() => readConfig({ trustProxy: ['10.0.0.1', '1.2.3'] }, {}, dir)).message, /^trustProxy: "1\.2\.3" is not an IP address/, 'the code option is checked too')
+  t.match(configError(() => readConfig({ trustProxy: 1 as unknown as boolean }, {}, dir)).message, /^trustProxy must be true, false or a list/)
 })
 
 t.test('.env in the working directory is read; the process environment wins', async t => {
