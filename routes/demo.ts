@@ -1,16 +1,26 @@
 // The demo page at `/`: a small chat built on the client library (`gatecast/client`).
-// GET /demo/client.js is the client compiled to plain ESM (dist/client/index.js,
-// made by `npm run build`) and GET /demo/codes.js the protocol codes it imports;
-// the page itself lives in public/.
-import { readFile } from 'node:fs/promises'
+// The page itself lives in public/ and goes out through @fastify/static (ETag,
+// Last-Modified, 304). GET /demo/client.js is the client compiled to plain ESM
+// (dist/client/index.js, made by `npm run build`) and GET /demo/codes.js the
+// protocol codes it imports; both are rewritten on the way out, so they carry an
+// ETag of the text actually served.
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { access, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatecastError } from '../src/protocol/errors.ts'
 import { errorRef } from '../src/protocol/rest.ts'
 
+const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url))
+
 // This module runs from routes/ (sources, tests) and from dist/routes/ (built).
-const CLIENT_BUNDLE = ['../client/index.js', '../dist/client/index.js']
-const CODES_MODULE = ['../src/protocol/codes.js', '../dist/src/protocol/codes.js']
-const PUBLIC_DIR = ['../public/', '../../public/']
+const CLIENT_BUNDLE = ['../client/index.js', '../dist/client/index.js'].map(here)
+const CODES_MODULE = ['../src/protocol/codes.js', '../dist/src/protocol/codes.js'].map(here)
+const PUBLIC_DIRS = ['../public/', '../../public/'].map(here)
 
 // The compiled client imports the codes by their place in the package, which a
 // browser would fetch as /src/protocol/codes.js; it gets them beside itself.
@@ -22,9 +32,12 @@ const clientNotBuilt = (): GatecastError =>
 // the source map is not served
 const withoutSourceMap = (text: string): string => text.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
 
+const JS = 'text/javascript; charset=utf-8'
+
+// explicit types: send's table would call .js application/javascript
 const ASSETS = {
   '/': { file: 'demo.html', type: 'text/html; charset=utf-8' },
-  '/demo/demo.js': { file: 'demo.js', type: 'text/javascript; charset=utf-8' },
+  '/demo/demo.js': { file: 'demo.js', type: JS },
   '/demo/demo.css': { file: 'demo.css', type: 'text/css; charset=utf-8' }
 } as const
 
@@ -38,17 +51,79 @@ const CSP = [
   "frame-ancestors 'none'"
 ].join('; ')
 
-async function firstReadable (candidates: string[]): Promise<string | null> {
-  for (const rel of candidates) {
-    try {
-      return await readFile(new URL(rel, import.meta.url), 'utf8')
-    } catch {}
+// no-cache: the browser keeps a copy but asks each time, so a new build shows at once
+function commonHeaders (reply: FastifyReply, type: string): void {
+  reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type(type)
+}
+
+/** A rewritten module as served: its text, and the validators of that text. */
+interface Served { path: string, version: string, text: string, etag: string, lastModified: Date }
+
+/**
+ * The first of `candidates` that exists, rewritten by `transform`. The text and
+ * its hash are kept until the file changes (a rebuild), so a request costs one stat.
+ */
+function rewritten (candidates: string[], transform: (text: string) => string): () => Promise<Served | null> {
+  let kept: Served | null = null
+  return async () => {
+    for (const path of candidates) {
+      let st
+      try {
+        st = await stat(path)
+      } catch {
+        continue
+      }
+      const version = `${st.mtimeMs}:${st.size}`
+      if (kept?.path === path && kept.version === version) return kept
+      const text = transform(await readFile(path, 'utf8'))
+      const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`
+      kept = { path, version, text, etag, lastModified: st.mtime }
+      return kept
+    }
+    return null
   }
-  return null
+}
+
+/**
+ * Whether the client's copy is current (RFC 9110 §13.1.2-3: If-None-Match wins;
+ * weak comparison), decided as @fastify/send decides it for the page's files.
+ */
+function notModified (req: FastifyRequest, served: Served): boolean {
+  // an end-to-end reload asks for the body whatever it holds
+  if (req.headers['cache-control']?.includes('no-cache') === true) return false
+  const ifNoneMatch = req.headers['if-none-match']
+  if (ifNoneMatch !== undefined) {
+    return ifNoneMatch.split(',').some(tag => {
+      const t = tag.trim()
+      return t === '*' || t === served.etag || t === `W/${served.etag}`
+    })
+  }
+  const since = Date.parse(req.headers['if-modified-since'] ?? '')
+  // HTTP dates have whole seconds
+  return !Number.isNaN(since) && Math.floor(served.lastModified.getTime() / 1000) * 1000 <= since
 }
 
 const demo: FastifyPluginAsyncTypebox = async (app) => {
   if (!app.config.demo) return
+
+  // a root that does not exist would only be warned about at every start; the
+  // first that does is the one, and a missing asset is the 503 below
+  const root = PUBLIC_DIRS.find(dir => existsSync(dir)) ?? PUBLIC_DIRS[0]
+  await app.register(fastifyStatic, {
+    root,
+    // only the routes below; nothing else of public/ is reachable
+    serve: false,
+    index: false,
+    // commonHeaders sets cache-control and the type
+    cacheControl: false
+  })
+
+  // a 304 describes no body
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (reply.statusCode === 304) reply.removeHeader('content-type')
+    return payload
+  })
+
   for (const [url, asset] of Object.entries(ASSETS)) {
     app.get(url, {
       schema: {
@@ -57,39 +132,45 @@ const demo: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.String(), 503: errorRef }
       }
     }, async (_req, reply) => {
-      const text = await firstReadable(PUBLIC_DIR.map(dir => dir + asset.file))
-      if (text === null) throw new GatecastError(503, 'demo_missing', `demo asset ${asset.file} not found`)
-      reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type(asset.type)
+      // @fastify/static would answer a missing file with the 404 handler: the asset
+      // is part of the package, so its absence is the server's fault
+      try {
+        await access(join(root, asset.file))
+      } catch {
+        throw new GatecastError(503, 'demo_missing', `demo asset ${asset.file} not found`)
+      }
+      commonHeaders(reply, asset.type)
       if (asset.file === 'demo.html') reply.header('content-security-policy', CSP)
-      return text
+      return reply.sendFile(asset.file, { contentType: false })
     })
   }
 
-  app.get('/demo/client.js', {
-    schema: {
-      hide: true,
+  const modules = {
+    '/demo/client.js': {
       summary: 'The Gatecast client library as a browser ES module',
-      response: { 200: Type.String(), 503: errorRef }
-    }
-  }, async (_req, reply) => {
-    const text = await firstReadable(CLIENT_BUNDLE)
-    if (text === null) throw clientNotBuilt()
-    reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type('text/javascript; charset=utf-8')
-    return withoutSourceMap(text).replace(CODES_IMPORT, '$1$2./codes.js$2')
-  })
-
-  app.get('/demo/codes.js', {
-    schema: {
-      hide: true,
+      load: rewritten(CLIENT_BUNDLE, text => withoutSourceMap(text).replace(CODES_IMPORT, '$1$2./codes.js$2'))
+    },
+    '/demo/codes.js': {
       summary: 'The protocol codes the client library imports, as a browser ES module',
-      response: { 200: Type.String(), 503: errorRef }
+      load: rewritten(CODES_MODULE, withoutSourceMap)
     }
-  }, async (_req, reply) => {
-    const text = await firstReadable(CODES_MODULE)
-    if (text === null) throw clientNotBuilt()
-    reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type('text/javascript; charset=utf-8')
-    return withoutSourceMap(text)
-  })
+  }
+  for (const [url, mod] of Object.entries(modules)) {
+    app.get(url, {
+      schema: {
+        hide: true,
+        summary: mod.summary,
+        response: { 200: Type.String(), 304: Type.Null(), 503: errorRef }
+      }
+    }, async (req, reply) => {
+      const served = await mod.load()
+      if (served === null) throw clientNotBuilt()
+      commonHeaders(reply, JS)
+      reply.header('etag', served.etag).header('last-modified', served.lastModified.toUTCString())
+      if (notModified(req, served)) return reply.code(304).send(null)
+      return served.text
+    })
+  }
 }
 
 export default demo

@@ -98,6 +98,16 @@ export class WsTransport implements Transport {
     if (ws.listenerCount('error') === 0) ws.on('error', onError)
   }
 
+  /**
+   * Whether ready-made frames go straight to the TCP socket. False is still
+   * correct (every write goes through ws.send) but slower, and means ws's
+   * internals no longer look as this module expects: a ws upgrade that renamed
+   * them fails test/routes/ws/fast-path.test.ts instead of going slow silently.
+   */
+  get direct (): boolean {
+    return this.#raw !== null
+  }
+
   bind (handler: TransportHandler): void {
     (this.ws as TaggedSocket)[kHandler] = handler
   }

@@ -1,5 +1,21 @@
+import { request } from 'node:http'
 import t from 'tap'
 import { api, startApp } from '../helpers/app.ts'
+
+interface Raw { status: number, headers: Record<string, string | string[] | undefined>, body: string }
+
+// node:http rather than fetch: fetch adds `cache-control: no-cache` to a conditional
+// request, which asks for the full body (an end-to-end reload) and never gets a 304
+async function get (url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    request(url, { method, headers }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    }).on('error', reject).end()
+  })
+}
 
 t.test('the demo page is served in development', async t => {
   const { base } = await startApp(t)
@@ -44,4 +60,69 @@ t.test('DEMO defaults to on in development and off in production', async t => {
   t.equal(readConfig({}, {}, '/nonexistent').demo, true)
   t.equal(readConfig({}, { NODE_ENV: 'production' }, '/nonexistent').demo, false)
   t.equal(readConfig({}, { NODE_ENV: 'production', DEMO: 'true' }, '/nonexistent').demo, true)
+})
+
+const PAGE_ASSETS: Array<[string, RegExp]> = [
+  ['/', /^text\/html; charset=utf-8$/],
+  ['/demo/demo.js', /^text\/javascript; charset=utf-8$/],
+  ['/demo/demo.css', /^text\/css; charset=utf-8$/],
+  ['/demo/client.js', /^text\/javascript; charset=utf-8$/],
+  ['/demo/codes.js', /^text\/javascript; charset=utf-8$/]
+]
+
+t.test('every demo asset carries validators, and a conditional request gets 304 with no body', async t => {
+  const { base } = await startApp(t)
+  for (const [path, type] of PAGE_ASSETS) {
+    const res = await get(base + path)
+    t.equal(res.status, 200, `${path} 200`)
+    t.ok(res.body.length > 0, `${path} has a body`)
+    t.match(res.headers['content-type'], type, `${path} content-type`)
+    t.equal(res.headers['cache-control'], 'no-cache', `${path}: the browser revalidates every time`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${path} nosniff`)
+    const etag = res.headers.etag as string
+    const lastModified = res.headers['last-modified'] as string
+    t.match(etag, /^(W\/)?"[^"]+"$/, `${path} has an ETag`)
+    t.notOk(Number.isNaN(Date.parse(lastModified)), `${path} has a Last-Modified date`)
+    if (path === '/') t.match(res.headers['content-security-policy'], /default-src 'self'/, 'the page keeps its CSP')
+    t.equal((await get(base + path)).headers.etag, etag, `${path}: the same ETag for the same content`)
+
+    const cached = await get(base + path, { 'if-none-match': etag })
+    t.equal(cached.status, 304, `${path}: If-None-Match → 304`)
+    t.equal(cached.body, '', `${path}: 304 has no body`)
+    t.equal(cached.headers.etag, etag, `${path}: 304 repeats the ETag`)
+    t.equal(cached.headers['cache-control'], 'no-cache', `${path}: 304 keeps cache-control`)
+    t.equal(cached.headers['x-content-type-options'], 'nosniff', `${path}: 304 keeps nosniff`)
+    t.equal(cached.headers['content-type'], undefined, `${path}: 304 describes no body`)
+    if (path === '/') t.match(cached.headers['content-security-policy'], /default-src 'self'/, 'the 304 of the page keeps its CSP')
+
+    const strong = etag.replace(/^W\//, '')
+    t.equal((await get(base + path, { 'if-none-match': `"other", W/${strong}` })).status, 304, `${path}: a list holding the tag (weak comparison) → 304`)
+    t.equal((await get(base + path, { 'if-modified-since': lastModified })).status, 304, `${path}: If-Modified-Since → 304`)
+
+    const stale = await get(base + path, { 'if-none-match': '"not-the-current-one"', 'if-modified-since': lastModified })
+    t.equal(stale.status, 200, `${path}: another ETag → 200 (If-None-Match wins over If-Modified-Since)`)
+    t.equal(stale.body, res.body, `${path}: the full body again`)
+    const older = new Date(Date.parse(lastModified) - 60_000).toUTCString()
+    t.equal((await get(base + path, { 'if-modified-since': older })).status, 200, `${path}: modified since → 200`)
+    const reload = await get(base + path, { 'if-none-match': etag, 'cache-control': 'no-cache' })
+    t.equal(reload.status, 200, `${path}: an end-to-end reload (request no-cache) gets the body`)
+    t.equal(reload.body, res.body)
+
+    const head = await get(base + path, {}, 'HEAD')
+    t.equal(head.status, 200, `${path}: HEAD`)
+    t.equal(head.headers.etag, etag, `${path}: HEAD carries the ETag`)
+  }
+})
+
+t.test('the rewritten modules\' ETag is a strong tag of the text served', async t => {
+  const { base } = await startApp(t)
+  const client = await get(`${base}/demo/client.js`)
+  const codes = await get(`${base}/demo/codes.js`)
+  t.match(client.headers.etag, /^"[A-Za-z0-9_-]+"$/, 'strong: the bytes themselves')
+  t.not(client.headers.etag, codes.headers.etag, 'each module its own tag')
+})
+
+t.test('the demo page is off: no asset is served', async t => {
+  const { base } = await startApp(t, { config: { demo: false } })
+  for (const [path] of PAGE_ASSETS) t.equal((await api(base, 'GET', path)).status, 404, `${path} 404`)
 })
