@@ -13,7 +13,66 @@ const USAGE = `usage:
   gatecast user remove NAME
   gatecast user list
   gatecast token NAME [--ttl SECONDS] [--role admin] [--channels a,b]
+  gatecast help [COMMAND]               this usage, or a command's (also COMMAND --help)
 `
+
+const COMMAND_USAGE: Record<string, string> = {
+  serve: `usage: gatecast serve [--plugin PATH]...
+
+Starts the server; plain \`gatecast\` does the same. Configuration comes from the
+environment and a .env file in the working directory (PORT, HOST, JWT_SECRET,
+REDIS_URL, USERS_FILE, …: see the README).
+
+options:
+  --plugin PATH   also register the Fastify plugin at PATH, after those in PLUGINS (repeatable)
+  -h, --help      print this usage
+`,
+  user: `usage:
+  gatecast user add NAME [--role ROLE]...
+  gatecast user remove NAME
+  gatecast user list
+
+Manages the users of POST /auth/login, kept in USERS_FILE (default ./data/users.json).
+\`gatecast user COMMAND --help\` describes one command.
+`,
+  'user add': `usage: gatecast user add NAME [--role ROLE]...
+
+Adds NAME, or replaces the password and roles of an existing NAME. The password is
+the first line of stdin, or prompted for on a TTY; at least 8 characters. Only its
+scrypt hash is stored, in USERS_FILE (written atomically, mode 0600).
+
+options:
+  --role ROLE   give NAME this role, e.g. admin (repeatable)
+  -h, --help    print this usage
+`,
+  'user remove': `usage: gatecast user remove NAME
+
+Removes NAME from USERS_FILE, so NAME can no longer log in. An unknown NAME exits 2.
+`,
+  'user list': `usage: gatecast user list
+
+Lists the users in USERS_FILE, one a line, with their roles; demo users are marked
+(demo). Password hashes are not shown.
+`,
+  token: `usage: gatecast token NAME [--ttl SECONDS] [--role ROLE]... [--channels a,b]
+
+Prints an access token for NAME, signed with the server's key (JWT_SECRET, or
+JWT_PRIVATE_KEY_FILE for RS256/ES256/EdDSA). A NAME in USERS_FILE keeps its roles.
+
+options:
+  --ttl SECONDS    lifetime (default: ACCESS_TOKEN_TTL)
+  --role ROLE      add this role, e.g. admin (repeatable)
+  --channels a,b   the \`channels\` claim: the channel patterns the token may join
+  -h, --help       print this usage
+`
+}
+
+// Every command accepts it, so that asking for help never needs a valid configuration.
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const
+
+function printUsage (command: string): void {
+  process.stdout.write(COMMAND_USAGE[command] ?? USAGE)
+}
 
 class UsageError extends Error {}
 
@@ -46,10 +105,14 @@ function usersStore (config: GatecastConfig): UserStore {
   return UserStore.open(config.usersFile)
 }
 
-async function userCommand (args: string[], config: GatecastConfig): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', multiple: true } } })
+async function userCommand (args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string', multiple: true }, ...HELP_OPTION } })
   const [action, name] = positionals
-  const store = usersStore(config)
+  if (values.help === true) {
+    printUsage(Object.hasOwn(COMMAND_USAGE, `user ${action}`) ? `user ${action}` : 'user')
+    return
+  }
+  const store = usersStore(readConfig())
   switch (action) {
     case 'add': {
       if (name === undefined) throw new UsageError('user add needs a NAME')
@@ -73,12 +136,17 @@ async function userCommand (args: string[], config: GatecastConfig): Promise<voi
   }
 }
 
-async function tokenCommand (args: string[], config: GatecastConfig): Promise<void> {
+async function tokenCommand (args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ttl: { type: 'string' }, role: { type: 'string', multiple: true }, channels: { type: 'string' } }
+    options: { ttl: { type: 'string' }, role: { type: 'string', multiple: true }, channels: { type: 'string' }, ...HELP_OPTION }
   })
+  if (values.help === true) {
+    printUsage('token')
+    return
+  }
+  const config = readConfig()
   const name = positionals[0]
   if (name === undefined) throw new UsageError('token needs a NAME')
   const ttl = values.ttl === undefined ? config.accessTokenTtl : Number(values.ttl)
@@ -96,18 +164,27 @@ export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
     if (command === undefined || command === 'serve') {
-      const { values } = parseArgs({ args: rest, options: { plugin: { type: 'string', multiple: true } } })
+      const { values } = parseArgs({ args: rest, options: { plugin: { type: 'string', multiple: true }, ...HELP_OPTION } })
+      if (values.help === true) {
+        printUsage('serve')
+        return 0
+      }
       const { start } = await import('./server.ts')
       await start({ plugins: values.plugin ?? [] })
       return -1
     }
-    if (command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(USAGE)
+    if (command === '--help' || command === '-h') {
+      printUsage('')
       return 0
     }
-    const config = readConfig()
-    if (command === 'user') await userCommand(rest, config)
-    else if (command === 'token') await tokenCommand(rest, config)
+    if (command === 'help') {
+      const topic = rest.join(' ')
+      if (topic !== '' && !Object.hasOwn(COMMAND_USAGE, topic)) throw new UsageError(`no help for ${topic}`)
+      printUsage(topic)
+      return 0
+    }
+    if (command === 'user') await userCommand(rest)
+    else if (command === 'token') await tokenCommand(rest)
     else throw new UsageError(`unknown command ${command}`)
     return 0
   } catch (err) {

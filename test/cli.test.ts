@@ -1,5 +1,5 @@
 // The `gatecast` command line, as real processes in a temporary working directory.
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -68,4 +68,43 @@ t.test('user add refuses a short or missing password with exit 2', async t => {
   t.equal(none.code, 2, 'no password on stdin: exit 2')
   t.match(none.stderr, /password/)
   t.notOk(existsSync(join(dir, 'data', 'users.json')), 'nothing was written')
+})
+
+t.test('--help on every command prints its usage on stdout and exits 0, without reading the configuration', async t => {
+  const dir = tmp()
+  // production without JWT_SECRET, and a broken users file: any command that
+  // read its configuration would fail here
+  mkdirSync(join(dir, 'data'))
+  writeFileSync(join(dir, 'data', 'users.json'), '{"users": ')
+  const env = { NODE_ENV: 'production' }
+  const cases: Array<[string[], RegExp]> = [
+    [['--help'], /gatecast user add NAME[\s\S]*gatecast token NAME/],
+    [['-h'], /gatecast serve \[--plugin PATH\]/],
+    [['help'], /gatecast user remove NAME/],
+    [['serve', '--help'], /^usage: gatecast serve \[--plugin PATH\][\s\S]*--plugin PATH/],
+    [['serve', '-h'], /^usage: gatecast serve/],
+    [['user', '--help'], /^usage:\n {2}gatecast user add[\s\S]*gatecast user remove[\s\S]*gatecast user list/],
+    [['user', 'add', '--help'], /^usage: gatecast user add NAME \[--role ROLE\][\s\S]*--role ROLE/],
+    [['user', 'add', 'alice', '--role', 'admin', '--help'], /^usage: gatecast user add NAME/],
+    [['user', 'remove', '--help'], /^usage: gatecast user remove NAME/],
+    [['user', 'list', '--help'], /^usage: gatecast user list/],
+    [['token', '--help'], /^usage: gatecast token NAME \[--ttl SECONDS\][\s\S]*--channels a,b/],
+    [['token', 'alice', '-h'], /^usage: gatecast token NAME/],
+    [['help', 'user', 'add'], /^usage: gatecast user add NAME/],
+    [['help', 'token'], /^usage: gatecast token NAME/]
+  ]
+  const results = await Promise.all(cases.map(([args]) => gatecast(args, { cwd: dir, env })))
+  cases.forEach(([args, re], i) => {
+    const r = results[i]
+    const what = `gatecast ${args.join(' ')}`
+    t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.slice(0, 200)})`)
+    t.match(r.stdout, re, `${what}: its usage`)
+    t.equal(r.stderr, '', `${what}: nothing on stderr`)
+  })
+  t.same(readdirSync(join(dir, 'data')), ['users.json'], 'no secret or users created')
+
+  const unknown = await gatecast(['help', 'frobnicate'], { cwd: dir, env })
+  t.equal(unknown.code, 2, 'help for an unknown command: exit 2')
+  t.match(unknown.stderr, /frobnicate/)
+  t.equal(unknown.stdout, '')
 })

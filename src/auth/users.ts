@@ -1,7 +1,7 @@
 // Users for POST /auth/login: a JSON file of scrypt hashes, written atomically
-// with mode 0600, managed by the CLI.
+// and synced to disk with mode 0600, managed by the CLI.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -149,10 +149,7 @@ export class UserStore {
   }
 
   save (): void {
-    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 })
-    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-    writeFileSync(tmp, JSON.stringify(this.#data, null, 2) + '\n', { mode: 0o600 })
-    renameSync(tmp, this.file)
+    writeFileDurably(this.file, JSON.stringify(this.#data, null, 2) + '\n')
     this.#mtimeMs = mtimeOf(this.file)
   }
 
@@ -170,6 +167,56 @@ export class UserStore {
     }
     if (!await verifyPassword(password, user.password)) return null
     return { id: name, name, roles: user.roles, channels: user.channels }
+  }
+}
+
+/**
+ * Replaces `file` so that a crash leaves either the old or the new content: the
+ * temp file is flushed before the rename (else the rename can reach the disk
+ * before the data, leaving an empty users file), and the directory after it
+ * (else the rename itself can be lost).
+ */
+function writeFileDurably (file: string, text: string): void {
+  const dir = dirname(file)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const fd = openSync(tmp, 'wx', 0o600)
+  try {
+    try {
+      // the umask may have narrowed the mode given to open
+      fchmodSync(fd, 0o600)
+      writeFileSync(fd, text)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, file)
+  } catch (err) {
+    try { unlinkSync(tmp) } catch {}
+    throw err
+  }
+  syncDirectory(dir)
+}
+
+// Codes for "this platform or file system cannot sync a directory", not for a failed sync.
+const NO_DIRECTORY_SYNC = new Set(['EISDIR', 'EINVAL', 'ENOTSUP', 'EPERM', 'EACCES', 'EBADF'])
+
+function syncDirectory (dir: string): void {
+  // Windows cannot open a directory as a file; its renames are not made durable this way
+  if (process.platform === 'win32') return
+  let fd: number
+  try {
+    fd = openSync(dir, 'r')
+  } catch (err) {
+    if (NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) return
+    throw err
+  }
+  try {
+    fsyncSync(fd)
+  } catch (err) {
+    if (!NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+  } finally {
+    closeSync(fd)
   }
 }
 

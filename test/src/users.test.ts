@@ -1,5 +1,5 @@
 // UserStore and password hashing on a real filesystem.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -80,6 +80,36 @@ t.test('writes are atomic: no temp files are left behind, content survives reope
   t.equal(await reopened.verify('nobody', 'x'), null, 'unknown user')
   t.equal(reopened.get('constructor'), undefined, 'prototype names are not users')
   t.equal(await reopened.verify('__proto__', 'x'), null)
+})
+
+t.test('the synced write: same bytes and mode as before, whatever the umask; a failed write leaves no temp file', async t => {
+  const dir = tmp()
+  const file = join(dir, 'users.json')
+  const store = UserStore.open(file)
+  // a umask that would make a plain create 0400: the store still ends at 0600
+  const umask = process.umask(0o277)
+  try {
+    await store.set('alice', 'alice-password', { roles: ['admin'] })
+  } finally {
+    process.umask(umask)
+  }
+  t.equal(mode(file), 0o600, '0600 despite the umask')
+  const text = readFileSync(file, 'utf8')
+  const json = JSON.parse(text)
+  t.equal(text, JSON.stringify(json, null, 2) + '\n', 'two-space JSON with a final newline, as before')
+  t.same(Object.keys(json), ['users'])
+  t.same(Object.keys(json.users), ['alice'])
+  t.same(json.users.alice.roles, ['admin'])
+  t.equal(await verifyPassword('alice-password', json.users.alice.password), true)
+  t.same(readdirSync(dir), ['users.json'], 'no temp file left')
+
+  // a write that cannot be renamed into place (a directory is in the way) fails
+  // and removes its temp file
+  const blocked = join(dir, 'blocked')
+  const other = UserStore.open(join(blocked, 'users.json'))
+  mkdirSync(join(blocked, 'users.json', 'in-the-way'), { recursive: true })
+  t.throws(() => other.save(), 'the rename fails')
+  t.same(readdirSync(blocked), ['users.json'], 'no temp file beside the blocked path')
 })
 
 t.test('user names are validated', async t => {
