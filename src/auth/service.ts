@@ -67,14 +67,15 @@ export class AuthService {
     // before the password is looked at: a verify-only server has nothing to hand out
     if (!this.#keys.canSign) throw signingUnavailable()
     const failKey = `login-fail:${username}`
-    if (await this.#engine.store.hits(failKey) >= this.#config.loginFailures) {
+    // Counted (atomically) before the password is checked, not after: the check is slow,
+    // and attempts sent together would all pass a count that none of them has raised yet.
+    // A failure keeps its count; refused attempts count too, which changes nothing as
+    // the window is fixed. So at most LOGIN_FAILURES passwords per window are ever checked.
+    if (await this.#engine.store.hit(failKey, LOGIN_FAILURE_WINDOW) > this.#config.loginFailures) {
       throw GatecastError.rateLimited('too many failed logins for this user; try again later')
     }
     const user = await this.#verifyCredentials(username, password)
-    if (user === null) {
-      await this.#engine.store.hit(failKey, LOGIN_FAILURE_WINDOW)
-      throw new GatecastError(401, 'invalid_credentials', 'invalid username or password')
-    }
+    if (user === null) throw new GatecastError(401, 'invalid_credentials', 'invalid username or password')
     await this.#engine.store.clearHits(failKey)
     return this.#issue(user, randomUUID())
   }
