@@ -37,7 +37,9 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
         max: app.config.wsUpgradeRate,
         timeWindow: 60_000,
         // an accepted upgrade answers 101 and cannot carry them; a refusal still gets Retry-After
-        addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false }
+        addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+        // only upgrades get this far (see onRequest), and these refusals never reach admission's count
+        onExceeded: () => { app.metrics.stats.refused(429, 'rate_limited') }
       }
     },
     schema: {
@@ -47,12 +49,19 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
       querystring: QuerySchema,
       response: { 400: errorRef, 401: errorRef, 403: errorRef, 426: errorRef, 429: errorRef, 503: errorRef }
     },
-    // the schemas above document the route; admission (onRequest, before validation would
-    // run) already checks every part of the request, so validating again is wasted work per upgrade
+    // the schemas above document the route; admission (preValidation, just before validation
+    // would run) already checks every part of the request, so validating again is wasted work per upgrade
     validatorCompiler: () => accept,
-    // the whole admission runs before the upgrade, so a refused client never gets a socket
-    onRequest: async (req) => {
-      if (!req.ws) throw GatecastError.upgradeRequired()
+    // @fastify/rate-limit appends its hook after this one: a plain GET is answered 426 before it
+    // and so never spends the IP's upgrade budget
+    onRequest: (req, _reply, done) => {
+      done(req.ws ? undefined : GatecastError.upgradeRequired())
+    },
+    // After the upgrade limit (onRequest), so every attempt is counted: in onRequest admission ran
+    // before the limit's hook, and a refusal (a probed token) ended the request uncounted. A limited
+    // attempt now costs no token check, Redis read or hook. Still before the upgrade (the handler),
+    // so a refused client never gets a socket.
+    preValidation: async (req) => {
       const query = req.query as Record<string, unknown>
       try {
         app.shedLoad()
