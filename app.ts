@@ -4,9 +4,10 @@
 // listen here: server.ts owns that. A host app registers this plugin beside its
 // own; the decorators (`gatecast`, `config`, …) are visible to it.
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify'
 import autoload from '@fastify/autoload'
 import { Ajv, type AnySchema } from 'ajv'
 import fp from 'fastify-plugin'
@@ -86,6 +87,9 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
 
   // routes live in their own context so the error shape does not leak into a host app
   await app.register(async (routes) => {
+    // @fastify/websocket logs through the route's instance logger, not the request's:
+    // under a host app's logger too, what it logs of Gatecast's routes goes through logSerializers
+    routes.log = routes.log.child({}, { serializers: logSerializers })
     routes.setValidatorCompiler(validatorCompiler)
     routes.setErrorHandler(errorHandler)
     if (opts.logRequests === true) {
@@ -110,10 +114,46 @@ export default gatecast
  * What reaches logs of a request: the path only. The query may hold a token
  * (`?token=`, `?Authorization=`) and headers are never logged. A host app that
  * embeds the plugin with Fastify's own request logging should use this as its
- * `req` serializer.
+ * `req` serializer (or all of `logSerializers`).
  */
-export const requestSerializer = (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
+export const requestSerializer = (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string }, remoteAddress?: string }) => ({
   method: req.method,
   url: req.url.includes('?') ? `${req.url.slice(0, req.url.indexOf('?'))}?[redacted]` : req.url,
-  remoteAddress: req.ip ?? req.socket?.remoteAddress
+  // pino runs the `req` serializer again on a line that logs this result: keep its address
+  remoteAddress: req.ip ?? req.socket?.remoteAddress ?? req.remoteAddress
 })
+
+/**
+ * A `path` logged as a URL loses its query. @fastify/websocket logs `{ path: url }`
+ * (at info, the whole URL) when it closes an upgrade to a route without a
+ * WebSocket handler: `/?Authorization=Bearer <jwt>`, the GatewayWorker-style URL, is one.
+ */
+export const pathSerializer = (path: unknown): unknown =>
+  typeof path === 'string' && path.includes('?') ? path.slice(0, path.indexOf('?')) : path
+
+/** The serializers build() gives its logger; a host app embedding the plugin adds them to its own. */
+export const logSerializers = { req: requestSerializer, path: pathSerializer }
+
+const clientErrors: Record<string, [status: number, message: string, label: string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Client Timeout', 'timeout'],
+  HPE_HEADER_OVERFLOW: [431, 'Exceeded maximum allowed HTTP header size', 'header_overflow']
+}
+
+/**
+ * Fastify's own answer to a request Node could not parse (the same 400, 408 or
+ * 431 and body), but its log line has the error's code and message only: the
+ * default one logs the error's `rawPacket`, the request's bytes as sent, with
+ * the query and the Authorization and X-API-Key headers. A server option: a host
+ * app passes it to `Fastify({ clientErrorHandler })` itself.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  // a reset connection has nobody left to answer
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message, label] = clientErrors[err.code] ?? [400, 'Client Error', 'error']
+  this.log.trace({ err: { code: err.code, message: err.message } }, `client ${label}`)
+  if (socket.writable) {
+    const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
+}

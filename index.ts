@@ -1,4 +1,4 @@
-export { gatecast, gatecast as default, requestSerializer, type GatecastOptions, type ExtraPlugin } from './app.ts'
+export { gatecast, gatecast as default, requestSerializer, pathSerializer, logSerializers, clientErrorHandler, type GatecastOptions, type ExtraPlugin } from './app.ts'
 export { build, start, type BuildOptions } from './server.ts'
 export { readConfig, ConfigError, type GatecastConfig, type ConfigOverrides } from './src/config/config.ts'
 export { GatecastError } from './src/protocol/errors.ts'

@@ -4,13 +4,20 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { errorBody, errorHandler, gatecast, type GatecastOptions } from './app.ts'
+import { clientErrorHandler, errorBody, errorHandler, gatecast, logSerializers, type GatecastOptions } from './app.ts'
 import { ConfigError, readConfig, type GatecastConfig } from './src/config/config.ts'
 
 /** pino at LOG_LEVEL; human-readable only for a person: development on a terminal. */
 export function defaultLogger (config: Pick<GatecastConfig, 'logLevel' | 'production'>, isTTY = process.stdout.isTTY === true): FastifyServerOptions['logger'] {
   if (config.production || !isTTY) return { level: config.logLevel }
   return { level: config.logLevel, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+}
+
+// Gatecast's serializers come last: a caller's `req` must not bring the query back
+function withLogSerializers (logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === undefined || logger === false) return logger
+  const options = logger === true ? {} : logger
+  return { ...options, serializers: { ...options.serializers, ...logSerializers } }
 }
 
 export interface BuildOptions extends GatecastOptions {
@@ -24,9 +31,10 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
   const cwd = opts.cwd ?? process.cwd()
   const config = opts.resolvedConfig ?? readConfig(opts.config, opts.env, cwd)
   const app = Fastify({
+    // whatever logger is passed in, a logged URL (`req`, `path`) carries no query
     ...(opts.loggerInstance !== undefined
-      ? { loggerInstance: opts.loggerInstance }
-      : { logger: opts.logger ?? defaultLogger(config) }),
+      ? { loggerInstance: opts.loggerInstance.child({}, { serializers: logSerializers }) }
+      : { logger: withLogSerializers(opts.logger ?? defaultLogger(config)) }),
     // Fastify's request lines would carry the query (tokens) whatever logger is
     // passed in; the routes log their own redacted line instead
     logController: new LogController({ disableRequestLogging: true }),
@@ -40,6 +48,8 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
       const raw = reply as unknown as { code: (n: number) => { send: (body: unknown) => void } }
       raw.code(400).send(errorBody(400, 'bad_request', err.message.replace(/ for url .*$/, '')))
     },
+    // Fastify's default logs a malformed request's raw bytes (tokens, API key) at trace
+    clientErrorHandler,
     bodyLimit: 1024 * 1024,
     // req.ip, which the per-IP limits key on, is then the client behind the proxy
     trustProxy: config.trustProxy

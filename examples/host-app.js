@@ -16,7 +16,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
-import gatecast, { requestSerializer } from 'gatecast'
+import gatecast, { clientErrorHandler, logSerializers } from 'gatecast'
 
 const digest = (s) => createHash('sha256').update(s).digest()
 
@@ -40,8 +40,10 @@ function userStore (users) {
 export async function createHostApp (opts = {}) {
   const app = Fastify({
     // Fastify's request lines carry the URL, and a WebSocket URL may carry a token
-    // (?token=): Gatecast's serializer logs the path only
-    logger: opts.logger === false ? false : { ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: { req: requestSerializer } },
+    // (?token=): Gatecast's serializers log the path only
+    logger: opts.logger === false ? false : { ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: logSerializers },
+    // a malformed request is logged without its raw bytes (which may hold tokens)
+    clientErrorHandler,
     // channel names may be up to 128 characters: allow path parameters that long
     routerOptions: { maxParamLength: 200 }
   })

@@ -7,14 +7,16 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import net from 'node:net'
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
-import type { FastifyPluginAsync } from 'fastify'
-import { api, startApp } from '../helpers/app.ts'
+import Fastify, { type FastifyPluginAsync } from 'fastify'
+import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, type Client } from '../helpers/client.ts'
 import { bearer, claims, closedWithin, nowSec, pingPong, signJwt, tryUpgrade } from '../helpers/ws-extra.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { UserStore } from '../../src/auth/users.ts'
+import { gatecast, requestSerializer } from '../../app.ts'
 
 const API_KEY = 'gk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0'
 const WRONG_KEY = 'gk_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9'
@@ -224,4 +226,140 @@ t.test('5xx responses carry the error shape and a generic message: no stack, no 
   cleanServerError(t, g.status, g.body, 'a plugin route that throws an Error')
   const p = await api(a.base, 'POST', '/plugin/boom', { body: {} })
   cleanServerError(t, p.status, p.body, 'a plugin route that throws a TypeError')
+})
+
+/** A logger at trace that keeps every line, for a Fastify instance or build(). */
+function traceLogger (): { lines: string[], logger: { level: string, stream: Writable } } {
+  const lines: string[] = []
+  return { lines, logger: { level: 'trace', stream: new Writable({ write (chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb() } }) } }
+}
+
+/**
+ * Where a secret shows in the log text: as is, URL-encoded, as a JWT's payload
+ * or signature alone, or as the byte list JSON makes of a Buffer (how a raw
+ * packet would be logged).
+ */
+function leaksOf (all: string, secrets: Array<[string, string]>): string[] {
+  const found: string[] = []
+  for (const [label, value] of secrets) {
+    const parts = value.split('.')
+    const pieces = parts.length === 3 ? [value, parts[1], parts[2]].filter(x => x.length > 20) : [value]
+    for (const piece of pieces) {
+      for (const [form, text] of [['as text', piece], ['URL-encoded', encodeURIComponent(piece)], ['as bytes', Buffer.from(piece).join(',')]]) {
+        if (all.includes(text)) found.push(`${label} ${form}: ${(all.split('\n').find(l => l.includes(text)) ?? '').slice(0, 300)}`)
+      }
+    }
+  }
+  return [...new Set(found)]
+}
+
+/** A `?` right after a URL path, other than the `?[redacted]` of the request lines: a query string. */
+const QUERY_AFTER_PATH = /\/[^\s"?]*\?(?!\[redacted\])[^\s"]/
+
+function assertClean (t: Test, lines: string[], secrets: Array<[string, string]>): void {
+  const all = lines.join('')
+  t.same(leaksOf(all, secrets), [], `none of ${secrets.length} secrets in ${lines.length} log lines`)
+  t.same(lines.filter(l => QUERY_AFTER_PATH.test(l)).map(l => l.slice(0, 300)), [], 'no log line carries a query string')
+  t.same(lines.filter(l => l.includes('rawPacket')).map(l => l.slice(0, 300)), [], 'no log line carries a raw packet')
+}
+
+/** Writes `text` on a fresh TCP connection and returns all the server answers until it closes. */
+async function rawHttp (base: string, text: string, ms = 3000): Promise<string> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve) => {
+    let out = ''
+    const s = net.connect(Number(port), hostname, () => s.write(text))
+    const timer = setTimeout(() => s.destroy(), ms)
+    s.on('data', (d: Buffer) => { out += d.toString() })
+    s.on('error', () => {})
+    s.on('close', () => { clearTimeout(timer); resolve(out) })
+  })
+}
+
+t.test('malformed and oversized requests: the client gets its 400/431, no log line holds their raw bytes (trace)', async t => {
+  const { lines, logger } = traceLogger()
+  const a = await startApp(t, { logger, config: { logLevel: 'trace', usersFile: null, apiKey: API_KEY } })
+  const queryToken = a.token({ sub: 'in-query' })
+  const headerToken = a.token({ sub: 'in-header' })
+  const secrets: Array<[string, string]> = [['query token', queryToken], ['header token', headerToken], ['API key', API_KEY]]
+  const carrying = `Host: gatecast.test\r\nAuthorization: Bearer ${headerToken}\r\nX-API-Key: ${API_KEY}\r\n`
+  const body = (statusCode: number, error: string, message: string): string => JSON.stringify({ error, message, statusCode })
+
+  const oversized = await rawHttp(a.base, `GET /ws/chat?token=${queryToken} HTTP/1.1\r\n${carrying}Upgrade: websocket\r\nConnection: Upgrade\r\nX-Padding: ${'p'.repeat(20 * 1024)}\r\n\r\n`)
+  t.match(oversized, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/, 'an oversized header: 431')
+  t.ok(oversized.endsWith(body(431, 'Request Header Fields Too Large', 'Exceeded maximum allowed HTTP header size')), 'with the JSON body as before')
+  const badLine = await rawHttp(a.base, `GET /api/channels?token=${queryToken} HTTP/1.1 extra\r\n${carrying}\r\n`)
+  t.match(badLine, /^HTTP\/1\.1 400 Bad Request\r\n/, 'a malformed request line: 400')
+  t.ok(badLine.endsWith(body(400, 'Bad Request', 'Client Error')), 'with the JSON body as before')
+  const badHeader = await rawHttp(a.base, `POST /auth/login?token=${queryToken} HTTP/1.1\r\n${carrying}X-Broken\u0001: yes\r\n\r\n`)
+  t.match(badHeader, /^HTTP\/1\.1 400 Bad Request\r\n/, 'an invalid header name: 400')
+
+  const parsed = lines.map(l => JSON.parse(l) as Record<string, any>)
+  const clientErrors = parsed.filter(l => typeof l.msg === 'string' && l.msg.startsWith('client '))
+  t.equal(clientErrors.length, 3, 'each client error is logged once')
+  t.ok(clientErrors.every(l => l.level === 10), 'at trace, as Fastify does')
+  t.match(clientErrors.map(l => l.err), [
+    { code: 'HPE_HEADER_OVERFLOW', message: /Header overflow/ },
+    { code: String, message: /Parse Error/ },
+    { code: String, message: /Parse Error/ }
+  ], 'the log line keeps the error\'s code and message')
+  assertClean(t, lines, secrets)
+})
+
+t.test('an upgrade to a path without a WebSocket route logs the path only (GatewayWorker-style URL)', async t => {
+  const { lines, logger } = traceLogger()
+  const a = await startApp(t, { logger, config: { logLevel: 'trace', usersFile: null } })
+  const secrets: Array<[string, string]> = []
+  const tok = (sub: string): string => { const v = a.token({ sub }); secrets.push([`token ${sub}`, v]); return v }
+
+  // `/` is the demo page and /health a probe: plain HTTP routes, upgraded and closed by @fastify/websocket
+  const root = await tryUpgrade(`${a.ws}/?Authorization=Bearer%20${tok('gw-root')}`)
+  t.equal(root.status, 101, 'the upgrade to / is answered as before')
+  t.equal((await tryUpgrade(`${a.ws}/health?token=${tok('health')}&x=1`)).status, 101)
+  t.equal((await tryUpgrade(`${a.ws}/nowhere/at/all?token=${tok('unknown')}`)).status, 404, 'an unknown path: 404')
+  t.equal((await tryUpgrade(`${a.ws}/?Authorization=${tok('gw-bare')}`, { headers: { 'x-api-key': API_KEY } })).status, 101)
+  secrets.push(['API key', API_KEY])
+  await waitFor(() => lines.filter(l => l.includes('no websocket handler')).length === 3, { ms: 3000, what: 'three no-handler lines' })
+
+  const noHandler = lines.map(l => JSON.parse(l) as Record<string, any>).filter(l => String(l.msg).includes('no websocket handler'))
+  t.same(noHandler.map(l => l.path), ['/', '/health', '/'], 'the no-handler line keeps the path, without the query')
+  t.ok(noHandler.every(l => l.level === 30), 'still at info')
+  assertClean(t, lines, secrets)
+})
+
+t.test('embedded in a host app with its own logger: Gatecast\'s routes still log the path only', async t => {
+  const { lines, logger } = traceLogger()
+  // the host's own logger, set up as the README says (request lines: the path only), nothing more
+  const app = Fastify({ logger: { ...logger, serializers: { req: requestSerializer } } })
+  await app.register(gatecast, { cwd: mkdtempSync(join(tmpdir(), 'gatecast-host-')), env: {}, config: { jwtSecret: SECRET, usersFile: null, port: 0 } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  const ws = `ws://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+  const token = signJwt(claims('embedded'))
+
+  t.equal((await tryUpgrade(`${ws}/?Authorization=Bearer%20${token}`)).status, 101)
+  t.equal((await tryUpgrade(`${ws}/health?token=${token}`)).status, 101)
+  await waitFor(() => lines.filter(l => l.includes('no websocket handler')).length === 2, { ms: 3000, what: 'two no-handler lines' })
+  const noHandler = lines.map(l => JSON.parse(l) as Record<string, any>).filter(l => String(l.msg).includes('no websocket handler'))
+  t.same(noHandler.map(l => l.path), ['/', '/health'], 'the path, without the query')
+  t.same(leaksOf(lines.join(''), [['token', token]]), [], 'the token is in no log line')
+  t.same(lines.filter(l => QUERY_AFTER_PATH.test(l)).map(l => l.slice(0, 300)), [], 'no log line carries a query string')
+})
+
+t.test('build() with a logger instance: the path only, on extra plugins\' routes too', async t => {
+  const { lines, logger } = traceLogger()
+  // a pino instance made elsewhere, without Gatecast's serializers
+  const host = Fastify({ logger })
+  t.teardown(() => host.close())
+  const page: FastifyPluginAsync = async (app) => { app.get('/plugin/page', async () => 'a page') }
+  const a = await startApp(t, { loggerInstance: host.log, plugins: [page], config: { usersFile: null } })
+  const token = a.token({ sub: 'instance' })
+
+  t.equal((await tryUpgrade(`${a.ws}/?Authorization=Bearer%20${token}`)).status, 101)
+  t.equal((await tryUpgrade(`${a.ws}/plugin/page?token=${token}`)).status, 101, 'a route of an extra plugin, outside Gatecast\'s routes')
+  await waitFor(() => lines.filter(l => l.includes('no websocket handler')).length === 2, { ms: 3000, what: 'two no-handler lines' })
+  const noHandler = lines.map(l => JSON.parse(l) as Record<string, any>).filter(l => String(l.msg).includes('no websocket handler'))
+  t.same(noHandler.map(l => l.path), ['/', '/plugin/page'], 'the path, without the query')
+  assertClean(t, lines, [['token', token]])
 })
