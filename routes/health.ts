@@ -26,7 +26,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['operations'],
       summary: 'Prometheus metrics (X-API-Key or an admin Bearer token required when API_KEY is set)',
       produces: ['text/plain'],
-      response: { 200: Type.String(), 401: errorRef, 403: errorRef }
+      response: { 200: Type.String(), 401: errorRef, 403: errorRef, 429: errorRef }
     },
     preHandler: async (req) => {
       if (app.config.apiKey !== undefined) await app.authenticateAdmin(req)

@@ -8,7 +8,8 @@ import {
 const ChannelParams = Type.Object({ channel: ChannelNameSchema })
 const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: 256 }) })
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }]
-const denied = { 400: errorRef, 401: errorRef, 403: errorRef }
+// 429: an IP that failed credentials too often is refused for a while
+const denied = { 400: errorRef, 401: errorRef, 403: errorRef, 429: errorRef }
 const Accepted = Type.Object({ status: Type.Literal('accepted') })
 
 const api: FastifyPluginAsyncTypebox = async (app) => {
@@ -45,7 +46,7 @@ const api: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['api'],
       summary: 'Channels with open sockets, cluster-wide',
       security,
-      response: { 200: Type.Object({ channels: Type.Array(ChannelSummarySchema) }), 401: errorRef, 403: errorRef }
+      response: { 200: Type.Object({ channels: Type.Array(ChannelSummarySchema) }), 401: errorRef, 403: errorRef, 429: errorRef }
     }
   }, async () => ({ channels: await app.gatecast.channels() }))
 

@@ -26,6 +26,11 @@ export interface IssueClaims {
 const stringArray = (v: unknown): string[] | undefined =>
   Array.isArray(v) && v.every(x => typeof x === 'string') ? v : undefined
 
+// RFC 7519 makes jti a string, but issuers send numbers too; ignoring one would
+// leave its token impossible to revoke
+const jtiOf = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
+
 export function identityFromClaims (payload: unknown, userClaim: string): Identity {
   if (payload === null || typeof payload !== 'object') throw GatecastError.tokenInvalid('token payload is not an object')
   const p = payload as Record<string, unknown>
@@ -41,7 +46,7 @@ export function identityFromClaims (payload: unknown, userClaim: string): Identi
     name: typeof p.name === 'string' ? p.name : undefined,
     roles: stringArray(p.roles) ?? [],
     channels,
-    jti: typeof p.jti === 'string' ? p.jti : undefined,
+    jti: jtiOf(p.jti),
     exp: typeof p.exp === 'number' ? p.exp : undefined
   }
 }

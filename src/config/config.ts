@@ -329,6 +329,21 @@ export function resolveJwtSecret (config: GatecastConfig, warn: (msg: string) =>
   return generated
 }
 
+/**
+ * The server API's key, checked as the JWT secret is: whoever guesses it
+ * controls every socket, so production refuses one shorter than
+ * MIN_PRODUCTION_SECRET_BYTES; development only warns.
+ */
+export function checkApiKey (config: GatecastConfig, warn: (msg: string) => void): void {
+  if (config.apiKey === undefined) return
+  const bytes = Buffer.byteLength(config.apiKey, 'utf8')
+  if (bytes >= MIN_PRODUCTION_SECRET_BYTES) return
+  if (config.production) {
+    throw new ConfigError(`API_KEY is ${bytes} bytes; production needs at least ${MIN_PRODUCTION_SECRET_BYTES} (generate one: openssl rand -base64 48)`)
+  }
+  warn(`API_KEY is only ${bytes} bytes; production requires at least ${MIN_PRODUCTION_SECRET_BYTES}`)
+}
+
 export function isWorldReadable (file: string): boolean {
   return (statSync(file).mode & 0o004) !== 0
 }

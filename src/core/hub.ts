@@ -19,7 +19,20 @@ export interface HubOptions {
   /** seconds after `exp` before a socket without `refresh` is closed 4401 */
   expiryGrace: number
   onPresenceLost: (channel: string, userId: string) => void
+  /** how long and how many revocations are remembered for sessions not yet adopted (tests shorten them) */
+  rememberRevoked?: { ms: number, max: number }
 }
+
+// A logout that lands after an upgrade's token was verified but before its
+// session is adopted finds no session to close, and the auth store was read
+// already: the hub remembers the revocation for as long as an admission may
+// still be in flight, longer than verification (a JWKS fetch is bounded by
+// JWT_JWKS_TIMEOUT), the engine calls and any sane onConnect hook take.
+// Remembering longer costs only memory, so the bound is generous.
+const REVOKED_MEMORY_MS = 5 * 60_000
+// ~100 bytes an entry with a UUID jti: about 1 MB under a storm of logouts, which
+// evicts the oldest first, the ones least likely to have an admission left
+const REVOKED_MEMORY_MAX = 10_000
 
 export class Hub implements EngineListener {
   readonly #byChannel = new Map<string, Set<Session>>()
@@ -31,9 +44,15 @@ export class Hub implements EngineListener {
   readonly #timers: NodeJS.Timeout[] = []
   // during shutdown: the sessions whose close has not come yet
   #draining: { left: Set<Session>, done: () => void } | null = null
+  // jti → performance.now() until which it is remembered; insertion order is expiry order
+  readonly #revoked = new Map<string, number>()
+  readonly #revokedMs: number
+  readonly #revokedMax: number
 
   constructor (o: HubOptions) {
     this.#o = o
+    this.#revokedMs = o.rememberRevoked?.ms ?? REVOKED_MEMORY_MS
+    this.#revokedMax = o.rememberRevoked?.max ?? REVOKED_MEMORY_MAX
     this.#timers.push(setInterval(() => this.#pingAll(), o.pingInterval * 1000).unref())
     this.#timers.push(setInterval(() => this.#expire(), 1000).unref())
   }
@@ -55,12 +74,19 @@ export class Hub implements EngineListener {
 
   // --- registry ---------------------------------------------------------------
 
-  /** Takes the session under management (user index, pings, expiry). Not yet on its channel. */
+  /**
+   * Takes the session under management (user index, pings, expiry). Not yet on its channel.
+   * A session whose token was revoked since its admission is closed 4401 at once.
+   */
   adopt (session: Session): void {
     this.#all.add(session)
     let mine = this.#byUser.get(session.userId)
     if (mine === undefined) this.#byUser.set(session.userId, (mine = new Set()))
     mine.add(session)
+    // a map lookup, no engine round trip: the handshake is the costliest path
+    if (this.#revoked.size > 0 && session.jti !== undefined && this.#isRevoked(session.jti)) {
+      session.close(CloseCodes.unauthorized, 'token revoked')
+    }
   }
 
   /** Puts the session on its channel; resolves once this node receives the channel's deliveries. */
@@ -130,6 +156,7 @@ export class Hub implements EngineListener {
         for (const session of this.#byUser.get(msg.userId) ?? []) session.close(CloseCodes.forbidden, 'disconnected by the server')
         break
       case 'revoke':
+        this.#remember(msg.jti)
         for (const session of this.#byUser.get(msg.userId) ?? []) {
           if (session.jti === msg.jti) session.close(CloseCodes.unauthorized, 'token revoked')
         }
@@ -139,6 +166,23 @@ export class Hub implements EngineListener {
 
   presenceLost (channel: string, userId: string): void {
     this.#o.onPresenceLost(channel, userId)
+  }
+
+  #remember (jti: string): void {
+    const now = performance.now()
+    // re-inserted, so the map stays in expiry order
+    this.#revoked.delete(jti)
+    this.#revoked.set(jti, now + this.#revokedMs)
+    for (const [old, until] of this.#revoked) {
+      if (until > now && this.#revoked.size <= this.#revokedMax) break
+      this.#revoked.delete(old)
+    }
+  }
+
+  // by jti alone, as the auth store revokes it
+  #isRevoked (jti: string): boolean {
+    const until = this.#revoked.get(jti)
+    return until !== undefined && until > performance.now()
   }
 
   #offerAll (sessions: Iterable<Session>, framed: Buffer): void {

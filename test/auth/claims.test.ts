@@ -56,10 +56,24 @@ t.test('identityFromClaims: roles and the optional fields', async t => {
   t.same(identityFromClaims({ sub: 'a', roles: ['admin'] }, 'sub').roles, ['admin'])
   t.same(identityFromClaims({ sub: 'a', roles: 'admin' }, 'sub').roles, [], 'a string is not a role list')
   t.same(identityFromClaims({ sub: 'a', roles: ['admin', 1] }, 'sub').roles, [], 'a mixed list grants nothing')
-  const loose = identityFromClaims({ sub: 'a', name: 7, jti: 9, exp: '123' }, 'sub')
+  const loose = identityFromClaims({ sub: 'a', name: 7, jti: true, exp: '123' }, 'sub')
   t.equal(loose.name, undefined)
   t.equal(loose.jti, undefined)
   t.equal(loose.exp, undefined)
+})
+
+t.test('identityFromClaims: jti, a string or a number (as its string), so every token with one can be revoked', async t => {
+  t.equal(identityFromClaims({ sub: 'a', jti: 'j-1' }, 'sub').jti, 'j-1')
+  t.equal(identityFromClaims({ sub: 'a', jti: 9 }, 'sub').jti, '9', 'a number, as its string')
+  t.equal(identityFromClaims({ sub: 'a', jti: 0 }, 'sub').jti, '0', 'zero is a jti')
+  t.equal(identityFromClaims({ sub: 'a', jti: 1.5e3 }, 'sub').jti, '1500')
+  t.equal(identityFromClaims({ sub: 'a', jti: -7 }, 'sub').jti, '-7')
+  t.equal(identityFromClaims(JSON.parse('{"sub":"a","jti":12345678901234567890}'), 'sub').jti, '12345678901234567000', 'as JSON.parse read it')
+  const payload = verify(sign({ sub: 'a', jti: 42 })) as Record<string, unknown>
+  t.equal(identityFromClaims(payload, 'sub').jti, '42', 'from a real token')
+  for (const none of [undefined, null, true, ['j'], { id: 'j' }, Number.NaN, Number.POSITIVE_INFINITY]) {
+    t.equal(identityFromClaims({ sub: 'a', jti: none }, 'sub').jti, undefined, String(none))
+  }
 })
 
 // each fast-jwt failure, produced for real, and what the client is told

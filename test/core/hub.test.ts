@@ -4,7 +4,11 @@ import t from 'tap'
 import { CloseCodes } from '../../src/protocol/codes.ts'
 import { frameText } from '../../src/protocol/wire.ts'
 import { Session } from '../../src/core/session.ts'
-import { coreNode, FakeTransport } from '../helpers/core.ts'
+import { Hub } from '../../src/core/hub.ts'
+import { Stats } from '../../src/core/stats.ts'
+import { createMemoryEngine } from '../../src/engine/index.ts'
+import { captureLogger, coreNode, FakeTransport } from '../helpers/core.ts'
+import { sleep } from '../helpers/wait.ts'
 
 t.test('every socket on a channel gets every message once, in publish order, as the same bytes', async t => {
   const n = await coreNode(t)
@@ -101,4 +105,67 @@ t.test('shutdown does not wait past its deadline for a socket that never goes', 
   t.ok(took >= 95, `waited for the deadline (${took} ms)`)
   t.ok(took < 1000, 'and not longer')
   t.ok(a.terminated, 'then dropped the socket')
+})
+
+t.test('a logout between admission and attach still closes the socket 4401, before ready', async t => {
+  const n = await coreNode(t)
+  const upgrade = async (jti: string) => n.gatecast.admit({ channel: 'chat', tokens: { query: { token: n.token({ jti }) } }, remoteAddress: '127.0.0.1' })
+  const late = await upgrade('late')
+  const other = await upgrade('other')
+  // the revocation reaches the hub while no session has the token yet
+  await n.auth.logout({ userId: 'alice', roles: [], jti: 'late' })
+  const revoked = new FakeTransport()
+  await n.gatecast.attach(revoked, late)
+  t.same(revoked.closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' }, 'closed as an open socket would be')
+  t.same(revoked.types(), [], 'never got ready')
+  const fine = new FakeTransport()
+  await n.gatecast.attach(fine, other)
+  t.equal(fine.closedWith, null, 'another token of the same user is not affected')
+  t.same(fine.types(), ['ready'])
+  t.equal(n.gatecast.hub.size, 1, 'only the other socket is on the hub')
+  await n.gatecast.publish('chat', 'after')
+  t.same(revoked.types(), [], 'the revoked socket gets nothing')
+  await t.rejects(upgrade('late'), { statusCode: 401, code: 'token_revoked' }, 'a new upgrade with it is refused as before')
+})
+
+t.test('a token with a numeric jti is revoked like any other', async t => {
+  const n = await coreNode(t)
+  const token = n.token({ jti: 77 })
+  const admission = await n.gatecast.admit({ channel: 'chat', tokens: { query: { token } }, remoteAddress: '127.0.0.1' })
+  const open = new FakeTransport()
+  await n.gatecast.attach(open, admission)
+  t.same(open.types(), ['ready'])
+  await n.auth.logout(await n.auth.verifyAccess(token))
+  t.same(open.closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' })
+  await t.rejects(n.auth.verifyAccess(token), { statusCode: 401, code: 'token_revoked' })
+})
+
+t.test('remembered revocations are bounded in time and in number', async t => {
+  const engine = createMemoryEngine()
+  const stats = new Stats()
+  const log = captureLogger()
+  const hub = new Hub({ broker: engine.broker, stats, log, pingInterval: 60, expiryGrace: 0, onPresenceLost: () => {}, rememberRevoked: { ms: 200, max: 2 } })
+  t.teardown(() => hub.closeAll(0))
+  const host = { log, stats, messageRate: 10, sendBuffer: 1 << 20, publish: async () => 'x', verify: async () => { throw new Error('unused') }, mayJoin: () => true, drop: (s: Session) => { hub.forget(s) }, closed: () => {} }
+  let ids = 0
+  const adopt = (jti: string, userId = 'alice'): FakeTransport => {
+    const tr = new FakeTransport()
+    hub.adopt(new Session(host, tr, { id: `c${++ids}`, userId, channel: 'chat', opts: { namespace: null, publish: true, presence: false, historySize: 0, historyTtl: 1, allowedUsers: null }, remoteAddress: '127.0.0.1', jti }))
+    return tr
+  }
+  const revoke = (jti: string, userId = 'alice'): void => { hub.control({ kind: 'revoke', userId, jti }) }
+
+  revoke('j1')
+  t.same(adopt('j1').closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' }, 'remembered')
+  t.same(adopt('j1').closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' }, 'for every session with it, not once')
+  t.same(adopt('j1', 'bob').closedWith, { code: CloseCodes.unauthorized, reason: 'token revoked' }, 'by jti, as the auth store revokes it')
+  t.equal(adopt('j0').closedWith, null, 'another jti is not')
+  revoke('j2')
+  revoke('j3')
+  t.equal(adopt('j1').closedWith, null, 'past the bound in number the oldest is forgotten')
+  t.equal(adopt('j2').closedWith?.code, CloseCodes.unauthorized)
+  t.equal(adopt('j3').closedWith?.code, CloseCodes.unauthorized)
+  await sleep(250)
+  t.equal(adopt('j3').closedWith, null, 'past the bound in time it is forgotten')
+  t.equal(hub.size, 3, 'the sessions that were not closed stay adopted')
 })

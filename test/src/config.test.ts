@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { build } from '../../server.ts'
-import { ConfigError, readConfig, resolveJwtSecret } from '../../src/config/config.ts'
+import { checkApiKey, ConfigError, readConfig, resolveJwtSecret } from '../../src/config/config.ts'
 import { createDemoUsers, UserStore } from '../../src/auth/users.ts'
 import { api } from '../helpers/app.ts'
 import { run, SERVER, startProcess } from '../helpers/cli.ts'
@@ -355,6 +355,39 @@ t.test('production refuses a missing or short JWT_SECRET with a one-line fix', a
   // build() refuses too
   await t.rejects(build({ cwd: dir, env: { NODE_ENV: 'production' }, config: { usersFile: null }, logger: false }), ConfigError)
   await t.rejects(build({ cwd: dir, env: { NODE_ENV: 'production', JWT_SECRET: 'short' }, config: { usersFile: null }, logger: false }), ConfigError)
+})
+
+t.test('checkApiKey: production refuses an API_KEY shorter than 32 bytes; development warns', async t => {
+  const dir = tmp()
+  const warnings: string[] = []
+  const warn = (m: string): void => { warnings.push(m) }
+  checkApiKey(readConfig({}, {}, dir), warn)
+  checkApiKey(readConfig({}, { NODE_ENV: 'production' }, dir), warn)
+  t.same(warnings, [], 'no API_KEY: nothing to check (the server API then needs an admin token)')
+  checkApiKey(readConfig({}, { NODE_ENV: 'production', API_KEY: 'k'.repeat(32) }, dir), warn)
+  checkApiKey(readConfig({}, { NODE_ENV: 'production', API_KEY: 'é'.repeat(16) }, dir), warn)
+  t.same(warnings, [], '32 bytes pass')
+
+  for (const short of ['k', 'k'.repeat(31), 'é'.repeat(15)]) {
+    const bytes = Buffer.byteLength(short)
+    const err = configError(() => checkApiKey(readConfig({}, { NODE_ENV: 'production', API_KEY: short }, dir), warn))
+    t.equal(err.message, `API_KEY is ${bytes} bytes; production needs at least 32 (generate one: openssl rand -base64 48)`)
+    t.notOk(err.message.includes(short), 'does not echo the key')
+  }
+  configError(() => checkApiKey(readConfig({ apiKey: 'short' }, { NODE_ENV: 'production' }, dir), warn))
+  t.pass('the code option is checked too')
+
+  checkApiKey(readConfig({}, { API_KEY: 'dev-key' }, dir), warn)
+  t.same(warnings, ['API_KEY is only 7 bytes; production requires at least 32'], 'development: a warning without the key')
+})
+
+t.test('the server process: a short API_KEY in production prints one line and exits 1', async t => {
+  const dir = tmp()
+  const r = await run(SERVER, [], { cwd: dir, env: { PORT: '0', NODE_ENV: 'production', JWT_SECRET: LONG_SECRET, API_KEY: 'k'.repeat(31) }, timeoutMs: 10_000 })
+  t.equal(r.code, 1, 'exit code 1')
+  const lines = r.stderr.split('\n').filter(l => l !== '')
+  t.same(lines, ['gatecast: API_KEY is 31 bytes; production needs at least 32 (generate one: openssl rand -base64 48)'], `one line on stderr (${JSON.stringify(r.stderr.slice(0, 300))})`)
+  t.notMatch(r.stdout, /Server listening/, 'never listened')
 })
 
 t.test('production: demo users or a world-readable users file → build() rejects', async t => {
