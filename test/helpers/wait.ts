@@ -49,3 +49,14 @@ export async function eventually (cond: () => boolean | Promise<boolean>, opts: 
     throw err
   }
 }
+
+/** Resolves with `p`, or rejects naming `what` when it has not settled within `ms`. */
+export async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}

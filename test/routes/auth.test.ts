@@ -10,6 +10,7 @@ import { api, SECRET, startApp } from '../helpers/app.ts'
 import { connect, refused } from '../helpers/client.ts'
 import { jwtHeader } from '../helpers/cli.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
+import { within } from '../helpers/wait.ts'
 import { UserStore } from '../../src/auth/users.ts'
 import type { ConfigOverrides } from '../../src/config/config.ts'
 
@@ -42,16 +43,6 @@ type Asserts = Pick<typeof t, 'same' | 'match'>
 function errorShape (t: Asserts, body: any, status: number, error: string): void {
   t.same(Object.keys(body ?? {}).sort(), ['code', 'error', 'message', 'statusCode'], `${status}: body has exactly statusCode, error, message, code`)
   t.match(body, { statusCode: status, error, message: /\S/, code: /^[a-z][a-z_]*$/ }, `${status} ${error} with a message and a stable code`)
-}
-
-async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms) })
-  try {
-    return await Promise.race([p, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 t.test('login: 200 with the contract shape and claims', async t => {

@@ -11,18 +11,8 @@ import { api, type TestApp } from '../helpers/app.ts'
 import { connect, open, type Client } from '../helpers/client.ts'
 import { bearer, expectRefused, start } from '../helpers/ws-extra.ts'
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor, within } from '../helpers/wait.ts'
 import { CloseCodes } from '../../src/protocol/codes.ts'
-
-async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
-  try {
-    return await Promise.race([p, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** The node that takes the sockets, and the node that takes the logout (the same one on the memory engine). */
 async function nodes (t: Test, engine: string): Promise<[TestApp, TestApp]> {
