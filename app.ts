@@ -110,6 +110,11 @@ const gatecastApp: FastifyPluginAsync<GatecastOptions> = async (app, opts) => {
 export const gatecast = fp(gatecastApp, { name: 'gatecast', fastify: '5.x' })
 export default gatecast
 
+function withoutQuery (url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
 /**
  * What reaches logs of a request: the path only. The query may hold a token
  * (`?token=`, `?Authorization=`) and headers are never logged. A host app that
@@ -118,7 +123,7 @@ export default gatecast
  */
 export const requestSerializer = (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string }, remoteAddress?: string }) => ({
   method: req.method,
-  url: req.url.includes('?') ? `${req.url.slice(0, req.url.indexOf('?'))}?[redacted]` : req.url,
+  url: req.url.includes('?') ? `${withoutQuery(req.url)}?[redacted]` : req.url,
   // pino runs the `req` serializer again on a line that logs this result: keep its address
   remoteAddress: req.ip ?? req.socket?.remoteAddress ?? req.remoteAddress
 })
@@ -129,7 +134,7 @@ export const requestSerializer = (req: { method: string, url: string, ip?: strin
  * WebSocket handler: `/?Authorization=Bearer <jwt>`, the GatewayWorker-style URL, is one.
  */
 export const pathSerializer = (path: unknown): unknown =>
-  typeof path === 'string' && path.includes('?') ? path.slice(0, path.indexOf('?')) : path
+  typeof path === 'string' ? withoutQuery(path) : path
 
 /** The serializers build() gives its logger; a host app embedding the plugin adds them to its own. */
 export const logSerializers = { req: requestSerializer, path: pathSerializer }

@@ -57,10 +57,9 @@ const ws: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: (req, _reply, done) => {
       done(req.ws ? undefined : GatecastError.upgradeRequired())
     },
-    // After the upgrade limit (onRequest), so every attempt is counted: in onRequest admission ran
-    // before the limit's hook, and a refusal (a probed token) ended the request uncounted. A limited
-    // attempt now costs no token check, Redis read or hook. Still before the upgrade (the handler),
-    // so a refused client never gets a socket.
+    // After the upgrade limit's onRequest hook, so every attempt counts, refused ones (probed
+    // tokens) included, and a limited attempt costs no token check, Redis read or hook. Still
+    // before the upgrade (the handler), so a refused client never gets a socket.
     preValidation: async (req) => {
       const query = req.query as Record<string, unknown>
       try {
