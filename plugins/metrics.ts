@@ -100,14 +100,16 @@ export class GatecastMetrics {
     // eslint-disable-next-line no-new
     new Counter({ name: 'gatecast_frames_out_total', help: 'Frames sent to clients', registers, collect () { this.reset(); this.inc(stats.framesOut) } })
     // eslint-disable-next-line no-new
+    new Gauge({ name: 'gatecast_sockets_open', help: 'Open WebSockets on this node', registers, collect () { this.set(stats.sources?.sockets() ?? 0) } })
+    // eslint-disable-next-line no-new
     new Gauge({
-      name: 'gatecast_sockets_open',
-      help: 'Open WebSockets on this node by channel namespace ("" for none)',
+      name: 'gatecast_subscriptions',
+      help: 'Channel subscriptions of the sockets on this node by channel namespace ("" for none)',
       labelNames: ['namespace'],
       registers,
       collect () {
         this.reset()
-        for (const [ns, n] of stats.sources?.socketsByNamespace() ?? []) this.set({ namespace: ns }, n)
+        for (const [ns, n] of stats.sources?.subscriptionsByNamespace() ?? []) this.set({ namespace: ns }, n)
       }
     })
     // eslint-disable-next-line no-new

@@ -25,9 +25,11 @@ function engineRateLimitStore (store: AuthStore): FastifyRateLimitStoreCtor {
     }
 
     child (routeOptions: object): FastifyRateLimitStore {
-      // the plugin hands the route as `routeInfo`; method + url as its Redis store scoped keys
-      const route = (routeOptions as { routeInfo?: { method?: unknown, url?: unknown } }).routeInfo
-      return new EngineRateLimitStore(undefined, `${this.#scope}${String(route?.method ?? '')}${String(route?.url ?? '')}-`)
+      // routes of one group share a counter (the upgrade URLs); others are scoped by method + url,
+      // as the plugin's own Redis store scopes them (it hands the route as `routeInfo`)
+      const o = routeOptions as { groupId?: unknown, routeInfo?: { method?: unknown, url?: unknown } }
+      const scope = typeof o.groupId === 'string' ? `group:${o.groupId}` : `${String(o.routeInfo?.method ?? '')}${String(o.routeInfo?.url ?? '')}`
+      return new EngineRateLimitStore(undefined, `${this.#scope}${scope}-`)
     }
   }
   return EngineRateLimitStore

@@ -1,7 +1,17 @@
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
+import type { Admission } from '../src/core/gateway.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** an upgrade admitted before the handshake, until its socket takes it over */
+    admission: Admission | null
+  }
+}
 
 export default fp(async (app) => {
+  // every upgrade route (routes/ws, and `/` beside the demo page) carries its admission here
+  app.decorateRequest('admission', null)
   await app.register(websocket, {
     options: {
       maxPayload: app.config.wsMaxPayload,

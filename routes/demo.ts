@@ -14,6 +14,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatecastError } from '../src/protocol/errors.ts'
 import { errorRef } from '../src/protocol/rest.ts'
+import { upgradeRoute } from './ws/index.ts'
 
 const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url))
 
@@ -34,9 +35,10 @@ const withoutSourceMap = (text: string): string => text.replace(/\n\/\/# sourceM
 
 const JS = 'text/javascript; charset=utf-8'
 
+const PAGE = { file: 'demo.html', type: 'text/html; charset=utf-8' }
+
 // explicit types: send's table would call .js application/javascript
 const ASSETS = {
-  '/': { file: 'demo.html', type: 'text/html; charset=utf-8' },
   '/demo/demo.js': { file: 'demo.js', type: JS },
   '/demo/demo.css': { file: 'demo.css', type: 'text/css; charset=utf-8' }
 } as const
@@ -104,7 +106,11 @@ function notModified (req: FastifyRequest, served: Served): boolean {
 }
 
 const demo: FastifyPluginAsyncTypebox = async (app) => {
-  if (!app.config.demo) return
+  // `/` is also where GatewayWorker clients open their sockets, demo or not
+  if (!app.config.demo) {
+    app.route(upgradeRoute(app, '/'))
+    return
+  }
 
   // a root that does not exist would only be warned about at every start; the
   // first that does is the one, and a missing asset is the 503 below
@@ -124,6 +130,19 @@ const demo: FastifyPluginAsyncTypebox = async (app) => {
     return payload
   })
 
+  const serve = async (reply: FastifyReply, asset: { file: string, type: string }): Promise<FastifyReply> => {
+    // @fastify/static would answer a missing file with the 404 handler: the asset
+    // is part of the package, so its absence is the server's fault
+    try {
+      await access(join(root, asset.file))
+    } catch {
+      throw new GatecastError(503, 'demo_missing', `demo asset ${asset.file} not found`)
+    }
+    commonHeaders(reply, asset.type)
+    if (asset.file === PAGE.file) reply.header('content-security-policy', CSP)
+    return reply.sendFile(asset.file, { contentType: false })
+  }
+  app.route(upgradeRoute(app, '/', (_req, reply) => serve(reply, PAGE)))
   for (const [url, asset] of Object.entries(ASSETS)) {
     app.get(url, {
       schema: {
@@ -131,18 +150,7 @@ const demo: FastifyPluginAsyncTypebox = async (app) => {
         summary: `Demo page asset ${asset.file}`,
         response: { 200: Type.String(), 503: errorRef }
       }
-    }, async (_req, reply) => {
-      // @fastify/static would answer a missing file with the 404 handler: the asset
-      // is part of the package, so its absence is the server's fault
-      try {
-        await access(join(root, asset.file))
-      } catch {
-        throw new GatecastError(503, 'demo_missing', `demo asset ${asset.file} not found`)
-      }
-      commonHeaders(reply, asset.type)
-      if (asset.file === 'demo.html') reply.header('content-security-policy', CSP)
-      return reply.sendFile(asset.file, { contentType: false })
-    })
+    }, async (_req, reply) => serve(reply, asset))
   }
 
   const modules = {

@@ -1,8 +1,9 @@
 // The server API for backends (GatewayWorker's Gateway:: over HTTP), cluster-wide.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ChannelNameSchema } from '../../src/protocol/frames.ts'
+import { GatecastError } from '../../src/protocol/errors.ts'
 import {
-  ChannelSummarySchema, DataBodySchema, errorRef, PresenceEntrySchema, StoredMessageSchema, UserInfoSchema
+  ChannelSummarySchema, ConnectionInfoSchema, DataBodySchema, errorRef, PresenceEntrySchema, StoredMessageSchema, UserInfoSchema
 } from '../../src/protocol/rest.ts'
 
 const ChannelParams = Type.Object({ channel: ChannelNameSchema })
@@ -11,6 +12,14 @@ const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] 
 // 429: an IP that failed credentials too often is refused for a while
 const denied = { 400: errorRef, 401: errorRef, 403: errorRef, 429: errorRef }
 const Accepted = Type.Object({ status: Type.Literal('accepted') })
+const UserChannelParams = Type.Object({ userId: UserParams.properties.userId, channel: ChannelNameSchema })
+const ConnectionParams = Type.Object({ connectionId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,100}$', description: 'The `connectionId` of a `ready` frame' }) })
+const ConnectionChannelParams = Type.Object({ connectionId: ConnectionParams.properties.connectionId, channel: ChannelNameSchema })
+// 404: no node has the connection; 503: the node that has it did not answer
+const oneConnection = { ...denied, 404: errorRef, 503: errorRef }
+
+const noConnection = (): GatecastError => new GatecastError(404, 'connection_not_found', 'no node has this connection')
+const accepted = { status: 'accepted' as const }
 
 const api: FastifyPluginAsyncTypebox = async (app) => {
   // credentials before the body is read: anonymous clients never cost a parse
@@ -108,6 +117,99 @@ const api: FastifyPluginAsyncTypebox = async (app) => {
   }, async (req, reply) => {
     await app.gatecast.disconnectUser(req.params.userId)
     return reply.code(202).send({ status: 'accepted' as const })
+  })
+
+  app.post('/users/:userId/channels/:channel', {
+    schema: {
+      tags: ['api'],
+      summary: 'Every socket of a user, on every node, subscribes to the channel (GatewayWorker\'s joinGroup by uid); `subscribed` `by: "server"`. Client-side permission checks do not apply; the per-socket channel limit does',
+      security,
+      params: UserChannelParams,
+      response: { 202: Accepted, ...denied }
+    }
+  }, async (req, reply) => {
+    await app.gatecast.subscribeUser(req.params.userId, req.params.channel)
+    return reply.code(202).send(accepted)
+  })
+
+  app.delete('/users/:userId/channels/:channel', {
+    schema: {
+      tags: ['api'],
+      summary: 'Every socket of a user leaves the channel; `unsubscribed` `reason: "server"`',
+      security,
+      params: UserChannelParams,
+      response: { 202: Accepted, ...denied }
+    }
+  }, async (req, reply) => {
+    await app.gatecast.unsubscribeUser(req.params.userId, req.params.channel)
+    return reply.code(202).send(accepted)
+  })
+
+  app.get('/connections/:connectionId', {
+    schema: {
+      tags: ['api'],
+      summary: 'One socket, on whichever node holds it: its user, channels and opening time',
+      security,
+      params: ConnectionParams,
+      response: { 200: ConnectionInfoSchema, ...oneConnection }
+    }
+  }, async (req) => {
+    const info = await app.gatecast.connection(req.params.connectionId)
+    if (info === null) throw noConnection()
+    return info
+  })
+
+  app.post('/connections/:connectionId/channels/:channel', {
+    schema: {
+      tags: ['api'],
+      summary: 'That one socket subscribes to the channel (joinGroup by client id); `subscribed` `by: "server"`',
+      security,
+      params: ConnectionChannelParams,
+      response: { 202: Accepted, ...oneConnection }
+    }
+  }, async (req, reply) => {
+    if (!await app.gatecast.subscribeConnection(req.params.connectionId, req.params.channel)) throw noConnection()
+    return reply.code(202).send(accepted)
+  })
+
+  app.delete('/connections/:connectionId/channels/:channel', {
+    schema: {
+      tags: ['api'],
+      summary: 'That one socket leaves the channel; `unsubscribed` `reason: "server"`',
+      security,
+      params: ConnectionChannelParams,
+      response: { 202: Accepted, ...oneConnection }
+    }
+  }, async (req, reply) => {
+    if (!await app.gatecast.unsubscribeConnection(req.params.connectionId, req.params.channel)) throw noConnection()
+    return reply.code(202).send(accepted)
+  })
+
+  app.post('/connections/:connectionId/messages', {
+    schema: {
+      tags: ['api'],
+      summary: 'A `direct` frame to that one socket (sendToClient)',
+      security,
+      params: ConnectionParams,
+      body: DataBodySchema,
+      response: { 202: Accepted, ...oneConnection }
+    }
+  }, async (req, reply) => {
+    if (!await app.gatecast.sendToConnection(req.params.connectionId, req.body.data)) throw noConnection()
+    return reply.code(202).send(accepted)
+  })
+
+  app.delete('/connections/:connectionId', {
+    schema: {
+      tags: ['api'],
+      summary: 'Close that one socket with 4403 (closeClient)',
+      security,
+      params: ConnectionParams,
+      response: { 202: Accepted, ...oneConnection }
+    }
+  }, async (req, reply) => {
+    if (!await app.gatecast.disconnectConnection(req.params.connectionId)) throw noConnection()
+    return reply.code(202).send(accepted)
   })
 }
 

@@ -61,6 +61,7 @@ export const EnvSchema = Type.Object({
   WS_MESSAGE_RATE: int(100, 1),
   WS_UPGRADE_RATE: int(600, 1),
   WS_SOCKETS_PER_USER: int(100, 1),
+  WS_CHANNELS_PER_SOCKET: int(100, 1),
   WS_SEND_BUFFER: int(1048576, 1024),
   WS_PING_INTERVAL: int(25, 1),
   WS_EXPIRY_GRACE: int(25, 0),
@@ -132,6 +133,8 @@ export interface GatecastConfig {
   wsMessageRate: number
   wsUpgradeRate: number
   wsSocketsPerUser: number
+  /** channels one socket may be subscribed to at once */
+  wsChannelsPerSocket: number
   wsSendBuffer: number
   wsPingInterval: number
   wsExpiryGrace: number
@@ -240,6 +243,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     wsMessageRate: e.WS_MESSAGE_RATE,
     wsUpgradeRate: e.WS_UPGRADE_RATE,
     wsSocketsPerUser: e.WS_SOCKETS_PER_USER,
+    wsChannelsPerSocket: e.WS_CHANNELS_PER_SOCKET,
     wsSendBuffer: e.WS_SEND_BUFFER,
     wsPingInterval: e.WS_PING_INTERVAL,
     wsExpiryGrace: e.WS_EXPIRY_GRACE,

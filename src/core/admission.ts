@@ -9,7 +9,8 @@ import { isValidChannel, userMayJoin, type ChannelRules } from './channels.ts'
 import type { ConnectContext, Hooks } from './hooks.ts'
 
 export interface UpgradeRequest {
-  channel: string
+  /** the path channel; null on `/ws` and `/` */
+  channel: string | null
   since?: string
   origin?: string
   tokens: TokenSources
@@ -20,10 +21,15 @@ export interface Admission extends ConnectContext {
   since?: string
   /** performance.now() when the upgrade request arrived */
   startedAt: number
+  /**
+   * The user's socket slot is reserved for this upgrade. Whoever takes the
+   * admission over (the session, or the one who gives it up) clears it.
+   */
+  holdsSlot: boolean
 }
 
 export interface AdmissionRules {
-  engine: Pick<Engine, 'isReady' | 'presence'>
+  engine: Pick<Engine, 'isReady' | 'presence' | 'broker'>
   auth: Pick<AuthService, 'verifyAccess'>
   rules: ChannelRules
   hooks: Hooks
@@ -38,21 +44,51 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
   const startedAt = performance.now()
   if (a.shuttingDown()) throw GatecastError.shuttingDown()
   if (!a.engine.isReady()) throw GatecastError.unavailable()
-  if (!isValidChannel(req.channel)) throw GatecastError.badChannel()
-  if (req.since !== undefined && !isValidId(req.since)) throw GatecastError.badSince()
+  const channel = req.channel
+  if (channel !== null && !isValidChannel(channel)) throw GatecastError.badChannel()
+  if (req.since !== undefined && (channel === null || !isValidId(req.since))) {
+    throw GatecastError.badSince(channel === null ? 'since needs a path channel; send it with subscribe' : undefined)
+  }
   if (a.allowedOrigins !== null && req.origin !== undefined && !a.allowedOrigins.includes(req.origin)) {
     throw new GatecastError(403, 'origin_forbidden', 'origin not allowed')
   }
   const token = extractToken(req.tokens)
   if (token === null) throw GatecastError.tokenMissing()
   const identity = await a.auth.verifyAccess(token)
-  const opts = a.rules.resolve(req.channel)
-  if (!userMayJoin(req.channel, opts, identity.userId, identity.channels)) {
+  if (channel !== null && !userMayJoin(channel, a.rules.resolve(channel), identity.userId, identity.channels)) {
     throw new GatecastError(403, 'channel_forbidden', 'channel not allowed for this user')
   }
-  const { connections } = await a.engine.presence.userStatus(identity.userId)
-  if (connections >= a.socketsPerUser) throw new GatecastError(429, 'too_many_sockets', 'too many open sockets for this user')
-  const ctx: Admission = { userId: identity.userId, channel: req.channel, identity, remoteAddress: req.remoteAddress, since: req.since, startedAt }
-  await a.hooks.runConnect(ctx)
+  // taken before the hooks and given back on any refusal, so concurrent upgrades
+  // (and hooks that await I/O) never let a user past the cap
+  if (!await a.engine.presence.reserveSocket(identity.userId, a.socketsPerUser)) {
+    throw new GatecastError(429, 'too_many_sockets', 'too many open sockets for this user')
+  }
+  const ctx: Admission = {
+    connectionId: a.engine.broker.connectionId(),
+    userId: identity.userId,
+    channel,
+    identity,
+    remoteAddress: req.remoteAddress,
+    since: req.since,
+    startedAt,
+    holdsSlot: true
+  }
+  try {
+    await a.hooks.runConnect(ctx)
+    if (channel !== null && a.hooks.subscribe.length > 0) {
+      await a.hooks.runSubscribe({ connectionId: ctx.connectionId, userId: ctx.userId, channel, identity })
+    }
+  } catch (err) {
+    // the refusal is what the client must see, also when the engine fails to take the slot back
+    await giveUp(a.engine, ctx).catch(() => {})
+    throw err
+  }
   return ctx
+}
+
+/** Gives the socket slot back for an admission that no session took over. */
+export async function giveUp (engine: Pick<Engine, 'presence'>, admission: Admission): Promise<void> {
+  if (!admission.holdsSlot) return
+  admission.holdsSlot = false
+  await engine.presence.releaseSocket(admission.userId)
 }

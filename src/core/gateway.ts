@@ -4,12 +4,12 @@
 import type { Logger } from '../config/logger.ts'
 import type { GatecastConfig } from '../config/config.ts'
 import type { AuthService } from '../auth/service.ts'
-import type { ChannelSummary, Engine, PresenceEntry, StoredMessage } from '../engine/types.ts'
+import type { ChannelSummary, ConnectionCall, ConnectionInfo, Engine, PresenceEntry, StoredMessage } from '../engine/types.ts'
 import { isValidId } from '../engine/ids.ts'
 import { GatecastError } from '../protocol/errors.ts'
-import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
+import { admit, giveUp, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
 import { ChannelRules, isValidChannel } from './channels.ts'
-import { Hooks, type OnCloseHook, type OnConnectHook, type OnPublishHook } from './hooks.ts'
+import { Hooks, type OnCloseHook, type OnConnectHook, type OnPublishHook, type OnSubscribeHook } from './hooks.ts'
 import { Hub } from './hub.ts'
 import { Publisher } from './publisher.ts'
 import type { Session } from './session.ts'
@@ -18,7 +18,8 @@ import type { Stats } from './stats.ts'
 import type { Transport } from './transport.ts'
 
 export type { Admission, UpgradeRequest } from './admission.ts'
-export type { CloseContext, ConnectContext, OnCloseHook, OnConnectHook, OnPublishHook, PublishContext } from './hooks.ts'
+export type { CloseContext, ConnectContext, OnCloseHook, OnConnectHook, OnPublishHook, OnSubscribeHook, PublishContext, SubscribeContext } from './hooks.ts'
+export type { ConnectionInfo } from '../engine/types.ts'
 
 export interface UserInfo {
   userId: string
@@ -26,6 +27,8 @@ export interface UserInfo {
   connections: number
   channels: string[]
 }
+
+export const CONNECTION_ID = /^[A-Za-z0-9_.-]{1,100}$/
 
 function checkChannel (channel: string): void {
   if (!isValidChannel(channel)) throw GatecastError.badChannel()
@@ -39,12 +42,14 @@ export class Gatecast {
   readonly #publisher: Publisher
   readonly #sessions: Sessions
   readonly #stats: Stats
+  readonly #log: Logger
   readonly #admission: AdmissionRules
   #shuttingDown = false
 
   constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: Logger, stats: Stats) {
     this.#engine = engine
     this.#stats = stats
+    this.#log = log
     this.rules = new ChannelRules({ historySize: config.historySize, historyTtl: config.historyTtl }, config.channels)
     this.#publisher = new Publisher(engine.broker, this.#hooks)
     this.hub = new Hub({
@@ -65,7 +70,8 @@ export class Gatecast {
       stats,
       log,
       messageRate: config.wsMessageRate,
-      sendBuffer: config.wsSendBuffer
+      sendBuffer: config.wsSendBuffer,
+      channelsPerSocket: config.wsChannelsPerSocket
     })
     this.#admission = {
       engine,
@@ -76,7 +82,7 @@ export class Gatecast {
       socketsPerUser: config.wsSocketsPerUser,
       shuttingDown: () => this.#shuttingDown
     }
-    stats.sources = { socketsByNamespace: () => this.hub.socketsByNamespace(), engine: () => engine.health() }
+    stats.sources = { sockets: () => this.hub.size, subscriptionsByNamespace: () => this.hub.subscriptionsByNamespace(), engine: () => engine.health() }
   }
 
   get shuttingDown (): boolean {
@@ -90,6 +96,7 @@ export class Gatecast {
   // --- hooks --------------------------------------------------------------------
 
   onConnect (hook: OnConnectHook): void { this.#hooks.connect.push(hook) }
+  onSubscribe (hook: OnSubscribeHook): void { this.#hooks.subscribe.push(hook) }
   onPublish (hook: OnPublishHook): void { this.#hooks.publish.push(hook) }
   onClose (hook: OnCloseHook): void { this.#hooks.close.push(hook) }
 
@@ -135,6 +142,53 @@ export class Gatecast {
     return { userId, online: s.connections > 0, connections: s.connections, channels: s.channels }
   }
 
+  // --- subscriptions and single connections (GatewayWorker's joinGroup, sendToClient, closeClient) ---
+
+  /** Every socket of the user, on every node, subscribes to the channel (`subscribed` `by: "server"`). */
+  async subscribeUser (userId: string, channel: string): Promise<void> {
+    checkChannel(channel)
+    await this.#engine.broker.control({ kind: 'join', userId, channel })
+  }
+
+  /** Every socket of the user leaves the channel (`unsubscribed` `reason: "server"`). */
+  async unsubscribeUser (userId: string, channel: string): Promise<void> {
+    checkChannel(channel)
+    await this.#engine.broker.control({ kind: 'leave', userId, channel })
+  }
+
+  /** The connection's user, channels and opening time; null when no node has it. */
+  async connection (connectionId: string): Promise<ConnectionInfo | null> {
+    const answer = await this.#connectionCall(connectionId, { op: 'info' })
+    return answer === true ? null : answer
+  }
+
+  /** false when no node has the connection */
+  async subscribeConnection (connectionId: string, channel: string): Promise<boolean> {
+    checkChannel(channel)
+    return await this.#connectionCall(connectionId, { op: 'subscribe', channel }) !== null
+  }
+
+  async unsubscribeConnection (connectionId: string, channel: string): Promise<boolean> {
+    checkChannel(channel)
+    return await this.#connectionCall(connectionId, { op: 'unsubscribe', channel }) !== null
+  }
+
+  /** A `direct` frame to that one socket; false when no node has it. */
+  async sendToConnection (connectionId: string, data: unknown): Promise<boolean> {
+    return await this.#connectionCall(connectionId, { op: 'send', frame: this.#publisher.directFrame(data) }) !== null
+  }
+
+  /** Closes that one socket with 4403; false when no node has it. */
+  async disconnectConnection (connectionId: string): Promise<boolean> {
+    return await this.#connectionCall(connectionId, { op: 'close' }) !== null
+  }
+
+  #connectionCall (connectionId: string, call: ConnectionCall): Promise<ConnectionInfo | true | null> {
+    // ids are the engine's; anything longer or stranger was never one
+    if (!CONNECTION_ID.test(connectionId)) return Promise.resolve(null)
+    return this.#engine.broker.connection(connectionId, call)
+  }
+
   // --- connections -------------------------------------------------------------------
 
   /** Every check before an upgrade; throws the GatecastError the client gets as HTTP. */
@@ -145,6 +199,11 @@ export class Gatecast {
   /** Takes an upgraded socket: `ready`, the replay when `since` was given, then live frames. */
   attach (transport: Transport, admission: Admission): Promise<Session> {
     return this.#sessions.attach(transport, admission)
+  }
+
+  /** An admitted upgrade that never became a socket: its user's socket slot is given back. */
+  abandon (admission: Admission): void {
+    giveUp(this.#engine, admission).catch((err: unknown) => this.#log.warn({ err, connectionId: admission.connectionId }, 'socket slot release failed'))
   }
 
   // --- shutdown ----------------------------------------------------------------------

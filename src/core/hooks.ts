@@ -1,16 +1,32 @@
 // Business logic's way in (GatewayWorker's Events class): hooks that plugins
-// register on the `gatecast` decorator, run at connect, publish and close.
+// register on the `gatecast` decorator, run at connect, subscribe, publish and close.
 import type { Logger } from '../config/logger.ts'
 import type { Identity } from '../auth/claims.ts'
 
 export interface ConnectContext {
+  connectionId: string
   userId: string
-  channel: string
+  /** the path channel; null on `/ws` and `/` */
+  channel: string | null
   identity: Identity
   remoteAddress: string
 }
 /** Runs before the upgrade; throw a GatecastError (e.g. 403) to refuse it. */
 export type OnConnectHook = (ctx: ConnectContext) => void | Promise<void>
+
+export interface SubscribeContext {
+  connectionId: string
+  userId: string
+  channel: string
+  identity: Identity
+}
+/**
+ * Runs for a client's `subscribe` (and the path channel of an upgrade, after
+ * onConnect) once the built-in checks passed; throw a GatecastError to refuse
+ * it (its code, if a frame error code, goes to the client; 403 is `forbidden`).
+ * Subscriptions made by the server API do not run it.
+ */
+export type OnSubscribeHook = (ctx: SubscribeContext) => void | Promise<void>
 
 export interface PublishContext {
   channel: string
@@ -25,7 +41,10 @@ export type OnPublishHook = (ctx: PublishContext) => void | { data: unknown } | 
 export interface CloseContext {
   connectionId: string
   userId: string
-  channel: string
+  /** the path channel; null on `/ws` and `/` */
+  channel: string | null
+  /** every channel the socket was subscribed to when it closed */
+  channels: string[]
   code: number
   durationMs: number
 }
@@ -33,12 +52,18 @@ export type OnCloseHook = (ctx: CloseContext) => void | Promise<void>
 
 export class Hooks {
   readonly connect: OnConnectHook[] = []
+  readonly subscribe: OnSubscribeHook[] = []
   readonly publish: OnPublishHook[] = []
   readonly close: OnCloseHook[] = []
 
   /** In registration order; the first that throws refuses the upgrade. */
   async runConnect (ctx: ConnectContext): Promise<void> {
     for (const hook of this.connect) await hook(ctx)
+  }
+
+  /** In registration order; the first that throws refuses the subscription. */
+  async runSubscribe (ctx: SubscribeContext): Promise<void> {
+    for (const hook of this.subscribe) await hook(ctx)
   }
 
   /** In registration order, each seeing the data the one before returned; resolves to the final data. */
@@ -54,7 +79,7 @@ export class Hooks {
   runClose (ctx: CloseContext, log: Logger): void {
     for (const hook of this.close) {
       // each hook its own copy: one that changes it must not change what the next sees
-      Promise.resolve().then(() => hook({ ...ctx }))
+      Promise.resolve().then(() => hook({ ...ctx, channels: [...ctx.channels] }))
         .catch((err: unknown) => log.error({ err }, 'onClose hook failed'))
     }
   }

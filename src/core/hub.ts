@@ -1,14 +1,16 @@
-// The sessions of this node: who is on which channel, fan-out of engine
-// deliveries, liveness pings, token expiry and the shutdown drain.
-// deliver() is the per-message path: one Buffer per publish, then a plain
-// loop of offers — no per-socket JSON, closures or promises.
+// The sessions of this node: which subscriptions are on which channel, fan-out
+// of engine deliveries, calls on single connections, liveness pings, token
+// expiry and the shutdown drain. deliver() is the per-message path: one Buffer
+// per publish, then a plain loop of offers — no per-socket JSON, lookups,
+// closures or promises.
 import type { Logger } from '../config/logger.ts'
 import type { Broker } from '../engine/broker.ts'
-import type { ControlMessage, EngineListener } from '../engine/types.ts'
+import type { ConnectionCall, ConnectionInfo, ControlMessage, EngineListener } from '../engine/types.ts'
 import { CloseCodes } from '../protocol/codes.ts'
 import { frameText } from '../protocol/wire.ts'
 import type { Session } from './session.ts'
 import type { Stats } from './stats.ts'
+import type { Subscription } from './subscription.ts'
 
 export interface HubOptions {
   broker: Broker
@@ -35,8 +37,9 @@ const REVOKED_MEMORY_MS = 5 * 60_000
 const REVOKED_MEMORY_MAX = 10_000
 
 export class Hub implements EngineListener {
-  readonly #byChannel = new Map<string, Set<Session>>()
+  readonly #byChannel = new Map<string, Set<Subscription>>()
   readonly #byUser = new Map<string, Set<Session>>()
+  readonly #byId = new Map<string, Session>()
   readonly #all = new Set<Session>()
   // every joiner awaits the channel's one subscription, also while it is in flight
   readonly #subscriptions = new Map<string, Promise<void>>()
@@ -61,7 +64,8 @@ export class Hub implements EngineListener {
     return this.#all.size
   }
 
-  socketsByNamespace (): Map<string, number> {
+  /** subscriptions of this node's sockets per namespace */
+  subscriptionsByNamespace (): Map<string, number> {
     const out = new Map<string, number>()
     for (const set of this.#byChannel.values()) {
       const first = set.values().next().value
@@ -75,11 +79,12 @@ export class Hub implements EngineListener {
   // --- registry ---------------------------------------------------------------
 
   /**
-   * Takes the session under management (user index, pings, expiry). Not yet on its channel.
+   * Takes the session under management (user and id index, pings, expiry). Not yet on any channel.
    * A session whose token was revoked since its admission is closed 4401 at once.
    */
   adopt (session: Session): void {
     this.#all.add(session)
+    this.#byId.set(session.id, session)
     let mine = this.#byUser.get(session.userId)
     if (mine === undefined) this.#byUser.set(session.userId, (mine = new Set()))
     mine.add(session)
@@ -89,14 +94,14 @@ export class Hub implements EngineListener {
     }
   }
 
-  /** Puts the session on its channel; resolves once this node receives the channel's deliveries. */
-  async join (session: Session): Promise<void> {
-    // closed while its setup awaited the engine: it must not linger on the channel
-    if (session.closing) return
-    const channel = session.channel
+  /** Puts the subscription on its channel; resolves once this node receives the channel's deliveries. */
+  async join (sub: Subscription): Promise<void> {
+    // closed while its setup awaited the engine: forget() has run, and it must not linger on the channel
+    if (sub.owner.closing) return
+    const channel = sub.channel
     let set = this.#byChannel.get(channel)
     if (set === undefined) this.#byChannel.set(channel, (set = new Set()))
-    set.add(session)
+    set.add(sub)
     let subscribed = this.#subscriptions.get(channel)
     if (subscribed === undefined) {
       subscribed = this.#o.broker.subscribe(channel)
@@ -108,21 +113,28 @@ export class Hub implements EngineListener {
     await subscribed
   }
 
-  /** Out of every index; the channel's subscription goes with its last local session. */
+  /** Off its channel at once: nothing of the channel reaches the subscription after this. */
+  leave (sub: Subscription): void {
+    const channel = sub.channel
+    const set = this.#byChannel.get(channel)
+    // the node's subscription to the channel goes with its last local one
+    if (set !== undefined && set.delete(sub) && set.size === 0) {
+      this.#byChannel.delete(channel)
+      this.#subscriptions.delete(channel)
+      this.#o.broker.unsubscribe(channel).catch((err: unknown) => this.#o.log.warn({ err, channel }, 'unsubscribe failed'))
+    }
+  }
+
+  /** Out of every index, with all its subscriptions. */
   forget (session: Session): void {
     if (!this.#all.delete(session)) return
+    this.#byId.delete(session.id)
     const mine = this.#byUser.get(session.userId)
     if (mine !== undefined) {
       mine.delete(session)
       if (mine.size === 0) this.#byUser.delete(session.userId)
     }
-    const channel = session.channel
-    const set = this.#byChannel.get(channel)
-    if (set !== undefined && set.delete(session) && set.size === 0) {
-      this.#byChannel.delete(channel)
-      this.#subscriptions.delete(channel)
-      this.#o.broker.unsubscribe(channel).catch((err: unknown) => this.#o.log.warn({ err, channel }, 'unsubscribe failed'))
-    }
+    for (const sub of session.subscriptions.values()) this.leave(sub)
   }
 
   /** The socket is gone: the shutdown drain stops waiting for it. */
@@ -139,7 +151,7 @@ export class Hub implements EngineListener {
     if (ts > 0) this.#o.stats.delivery.observe((Date.now() - ts) / 1000)
     this.#o.stats.fanout.observe(set.size)
     const framed = frameText(frame)
-    for (const session of set) session.offer(seq, framed)
+    for (const sub of set) sub.offer(seq, framed)
   }
 
   control (msg: ControlMessage): void {
@@ -161,7 +173,35 @@ export class Hub implements EngineListener {
           if (session.jti === msg.jti) session.close(CloseCodes.unauthorized, 'token revoked')
         }
         break
+      case 'join':
+        for (const session of this.#byUser.get(msg.userId) ?? []) session.serverSubscribe(msg.channel)
+        break
+      case 'leave':
+        for (const session of this.#byUser.get(msg.userId) ?? []) session.serverUnsubscribe(msg.channel)
+        break
     }
+  }
+
+  connection (connectionId: string, call: ConnectionCall): ConnectionInfo | true | null {
+    const session = this.#byId.get(connectionId)
+    if (session === undefined || session.closing) return null
+    switch (call.op) {
+      case 'info':
+        return { connectionId, userId: session.userId, channels: [...session.subscriptions.keys()], openedAt: session.openedAt }
+      case 'subscribe':
+        session.serverSubscribe(call.channel)
+        break
+      case 'unsubscribe':
+        session.serverUnsubscribe(call.channel)
+        break
+      case 'send':
+        session.send(call.frame)
+        break
+      case 'close':
+        session.close(CloseCodes.forbidden, 'disconnected by the server')
+        break
+    }
+    return true
   }
 
   presenceLost (channel: string, userId: string): void {
@@ -186,7 +226,7 @@ export class Hub implements EngineListener {
   }
 
   #offerAll (sessions: Iterable<Session>, framed: Buffer): void {
-    for (const session of sessions) session.offer(0, framed)
+    for (const session of sessions) session.deliver(framed)
   }
 
   // --- housekeeping -----------------------------------------------------------

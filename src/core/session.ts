@@ -1,28 +1,37 @@
-// One object per socket that owns its state: what it waits to send, its
-// message budget, its token's expiry, and the frames it receives (publish,
-// ping, refresh). It reaches the rest of the node through SessionHost.
+// One object per socket that owns its state: its subscriptions, what it waits
+// to send, its message budget, its token's expiry, and the frames it receives
+// (publish, subscribe, unsubscribe, ping, refresh). It reaches the rest of the
+// node through SessionHost.
 import type { Logger } from '../config/logger.ts'
 import type { Identity } from '../auth/claims.ts'
 import { GatecastError, isGatecastError } from '../protocol/errors.ts'
 import { CloseCodes, ERROR_CODES, type ErrorCode } from '../protocol/codes.ts'
 import { parseClientFrame, type PublishFrame, type RefreshFrame } from '../protocol/frames.ts'
 import { frameText } from '../protocol/wire.ts'
-import type { ChannelOptions } from './channels.ts'
 import { MessageBudget } from './message-budget.ts'
 import type { Stats } from './stats.ts'
+import type { Subscription, SubscriptionOwner } from './subscription.ts'
 import type { Transport, TransportHandler } from './transport.ts'
+
+export type Ref = string | number
+export type UnsubscribeReason = 'client' | 'server' | 'forbidden'
 
 /** What a session needs of its node. */
 export interface SessionHost {
   readonly log: Logger
   readonly stats: Stats
-  /** publishes per second per socket; bursts to twice that */
+  /** publishes and subscribes per second per socket; bursts to twice that */
   readonly messageRate: number
   /** bytes queued to one socket before it is closed as a slow consumer */
   readonly sendBuffer: number
-  publish (session: Session, data: unknown): Promise<string>
+  publish (session: Session, sub: Subscription, data: unknown): Promise<string>
   verify (token: string): Promise<Identity>
-  mayJoin (channel: string, opts: ChannelOptions, identity: Identity): boolean
+  /** whether the token (user id and `channels` claim) still allows the channel */
+  mayJoin (sub: Subscription, identity: Identity): boolean
+  /** subscribes, answers `subscribed` (and the replay) or an `error`; never rejects */
+  subscribe (session: Session, channel: string, o: { since?: string, ref?: Ref, by: 'client' | 'server' }): Promise<void>
+  /** leaves the channel (if it has it) and answers `unsubscribed`; never rejects */
+  unsubscribe (session: Session, channel: string, reason: UnsubscribeReason, ref?: Ref): Promise<void>
   /** the session stopped taking traffic (closing): out of every registry */
   drop (session: Session): void
   /** the socket is gone */
@@ -32,39 +41,37 @@ export interface SessionHost {
 export interface SessionInit {
   id: string
   userId: string
-  channel: string
-  opts: ChannelOptions
+  /** the channel of `/ws/:channel`; null on `/ws` and `/` */
+  pathChannel: string | null
   remoteAddress: string
-  jti?: string
-  /** token `exp`, seconds */
-  expiresAt?: number
+  /** from the token; a `refresh` replaces it */
+  identity: Identity
 }
 
 const FRAME_ERROR_CODES = new Set<string>(ERROR_CODES)
 // after this many invalid frames in a row a client is not confused, it is abusive
 const MAX_BAD_FRAMES = 50
 
-export class Session implements TransportHandler {
+export class Session implements TransportHandler, SubscriptionOwner {
   readonly id: string
   readonly userId: string
-  readonly channel: string
-  readonly opts: ChannelOptions
+  readonly pathChannel: string | null
   readonly remoteAddress: string
   readonly openedAt = Date.now()
   readonly transport: Transport
-  #jti: string | undefined
-  #expiresAt: number | undefined
+  #identity: Identity
   // answered since the last ping
   #alive = true
   #closing = false
+  #gone = false
   #framesIn = 0
   #framesOut = 0
-  /**
-   * Until `ready` is out, frames wait here as [seq, frame, seq, frame, …]:
-   * `ready` stays first, and live frames meet a `since` replay without a gap or
-   * a duplicate. seq 0: not from history (acks, directs, presence).
-   */
-  #pending: Array<number | Buffer> | null = []
+  // until `ready` is out every frame waits here, so `ready` stays first
+  #pending: Buffer[] | null = []
+  readonly #subs = new Map<string, Subscription>()
+  // subscription changes run one after another, in the order they were asked
+  // for: answers come in order, and none sees another half done
+  #ops: Promise<void> = Promise.resolve()
   readonly #host: SessionHost
   readonly #budget: MessageBudget
   #badFrames = 0
@@ -74,23 +81,26 @@ export class Session implements TransportHandler {
     this.transport = transport
     this.id = init.id
     this.userId = init.userId
-    this.channel = init.channel
-    this.opts = init.opts
+    this.pathChannel = init.pathChannel
     this.remoteAddress = init.remoteAddress
-    this.#jti = init.jti
-    this.#expiresAt = init.expiresAt
+    this.#identity = init.identity
     this.#budget = new MessageBudget(host.messageRate)
     transport.bind(this)
   }
 
+  /** what the current token says */
+  get identity (): Identity { return this.#identity }
   /** the token's id, for revocation */
-  get jti (): string | undefined { return this.#jti }
+  get jti (): string | undefined { return this.#identity.jti }
   /** the token's `exp`, seconds; undefined for tokens without one */
-  get expiresAt (): number | undefined { return this.#expiresAt }
+  get expiresAt (): number | undefined { return this.#identity.exp }
   /** no traffic to or from it any more */
   get closing (): boolean { return this.#closing }
+  /** its close event came: presence is being taken out */
+  get gone (): boolean { return this.#gone }
   get framesIn (): number { return this.#framesIn }
   get framesOut (): number { return this.#framesOut }
+  get subscriptions (): ReadonlyMap<string, Subscription> { return this.#subs }
 
   /** The liveness round: a socket that did not answer the last ping is dropped without a close frame. */
   heartbeat (): void {
@@ -103,33 +113,51 @@ export class Session implements TransportHandler {
     this.transport.ping()
   }
 
+  // --- subscriptions -------------------------------------------------------------
+
+  add (sub: Subscription): void {
+    this.#subs.set(sub.channel, sub)
+  }
+
+  remove (sub: Subscription): void {
+    if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel)
+  }
+
+  /** The server API subscribes this socket (no client-side checks; the channel limit holds). */
+  serverSubscribe (channel: string): void {
+    this.queue(() => this.#host.subscribe(this, channel, { by: 'server' })).catch((err: unknown) => this.failed(err, undefined, channel))
+  }
+
+  serverUnsubscribe (channel: string): void {
+    this.queue(() => this.#host.unsubscribe(this, channel, 'server')).catch((err: unknown) => this.failed(err, undefined, channel))
+  }
+
+  /** Runs a subscription change after the ones asked for before it; its failure is the caller's. */
+  queue (op: () => Promise<void>): Promise<void> {
+    const run = this.#ops.then(op)
+    this.#ops = run.catch(() => {})
+    return run
+  }
+
   // --- sending -----------------------------------------------------------------
 
-  /** A frame of a fan-out (the same bytes for every socket); `seq` is its history sequence, 0 when not from history. */
-  offer (seq: number, framed: Buffer): void {
-    if (this.#pending !== null) this.#pending.push(seq, framed)
+  /** A frame for this socket (of a subscription, or its own); held back until `ready` is out. */
+  deliver (framed: Buffer): void {
+    if (this.#pending !== null) this.#pending.push(framed)
     else this.#write(framed)
   }
 
-  /** One frame to this socket alone (ack, error, pong…): held back until `ready` is out. */
+  /** One frame to this socket alone (ack, error, pong…). */
   send (payload: string): void {
-    this.offer(0, frameText(payload))
+    this.deliver(frameText(payload))
   }
 
-  /**
-   * Goes live: `ready`, the replay, then what waited, less what the replay
-   * already held (history sequence up to `top`).
-   */
-  open (ready: string, replay: readonly string[], top: number): void {
+  /** Goes live: `ready`, then what waited. */
+  open (ready: string): void {
     const pending = this.#pending
     this.#pending = null
     this.#write(frameText(ready))
-    for (const frame of replay) this.#write(frameText(frame))
-    if (pending === null) return
-    for (let i = 0; i < pending.length; i += 2) {
-      const seq = pending[i] as number
-      if (seq === 0 || seq > top) this.#write(pending[i + 1] as Buffer)
-    }
+    if (pending !== null) for (const framed of pending) this.#write(framed)
   }
 
   #write (framed: Buffer): void {
@@ -166,6 +194,7 @@ export class Session implements TransportHandler {
 
   onClose (code: number): void {
     this.#closing = true
+    this.#gone = true
     this.#host.drop(this)
     this.#host.closed(this, code)
   }
@@ -181,7 +210,7 @@ export class Session implements TransportHandler {
     const parsed = isBinary ? { ok: false as const, message: 'binary frames are not supported' } : parseClientFrame(data.toString())
     if (!parsed.ok) {
       if (++this.#badFrames >= MAX_BAD_FRAMES) this.close(CloseCodes.policy, 'too many invalid frames')
-      else this.#error('bad_request', parsed.message, 'ref' in parsed ? parsed.ref : undefined)
+      else this.error('bad_request', parsed.message, 'ref' in parsed ? parsed.ref : undefined)
       return
     }
     this.#badFrames = 0
@@ -191,66 +220,87 @@ export class Session implements TransportHandler {
         this.send('{"type":"pong"}')
         break
       case 'publish':
-        if (!this.#allowed(frame.ref)) return
+        if (!this.#allowed(frame.ref, frame.channel)) return
         try {
           this.#publish(frame)
         } catch (err) {
-          this.#failed(err, frame.ref)
+          this.failed(err, frame.ref, frame.channel)
         }
         break
+      case 'subscribe': {
+        if (!this.#allowed(frame.ref, frame.channel)) return
+        const { channel, since, ref } = frame
+        this.queue(() => this.#host.subscribe(this, channel, { since, ref, by: 'client' })).catch((err: unknown) => this.failed(err, ref, channel))
+        break
+      }
+      case 'unsubscribe': {
+        if (!this.#allowed(frame.ref, frame.channel)) return
+        const { channel, ref } = frame
+        this.queue(() => this.#host.unsubscribe(this, channel, 'client', ref)).catch((err: unknown) => this.failed(err, ref, channel))
+        break
+      }
       case 'refresh':
-        this.#refresh(frame).catch((err: unknown) => this.#failed(err))
+        this.#refresh(frame).catch((err: unknown) => this.failed(err))
         break
     }
   }
 
-  /** Spends one publish of the budget; past it the client is told, and past a second's worth the socket closes 4429. */
-  #allowed (ref: string | number | undefined): boolean {
+  /** Spends one frame of the budget; past it the client is told, and past a second's worth the socket closes 4429. */
+  #allowed (ref: Ref | undefined, channel: string | undefined): boolean {
     const verdict = this.#budget.take()
     if (verdict === 'allowed') return true
     if (verdict === 'exceeded') this.close(CloseCodes.rateLimited, 'message rate exceeded')
-    else this.#error('rate_limited', 'too many messages', ref)
+    else this.error('rate_limited', 'too many messages', ref, channel)
     return false
   }
 
   /** Throws synchronously for what is refused before the engine; the engine's answer comes later. */
   #publish (frame: PublishFrame): void {
-    if (!this.opts.publish) throw GatecastError.forbidden('clients may not publish on this channel')
+    const channel = frame.channel ?? this.pathChannel
+    if (channel === null) throw GatecastError.badRequest('publish needs a channel on a socket without a path channel')
+    const sub = this.#subs.get(channel)
+    if (sub === undefined) throw GatecastError.forbidden('not subscribed to this channel')
+    if (!sub.opts.publish) throw GatecastError.forbidden('clients may not publish on this channel')
     const ref = frame.ref
-    this.#host.publish(this, frame.data).then((id) => {
+    this.#host.publish(this, sub, frame.data).then((id) => {
       // nothing may escape as an unhandled rejection: that would end the process
       try {
         this.#host.stats.publishedByClient++
         if (ref !== undefined) this.send(`{"type":"ack","ref":${JSON.stringify(ref)},"id":"${id}"}`)
       } catch (err) {
-        this.#failed(err, ref)
+        this.failed(err, ref, frame.channel)
       }
-    }, (err: unknown) => this.#failed(err, ref))
+    }, (err: unknown) => this.failed(err, ref, frame.channel))
   }
 
   async #refresh (frame: RefreshFrame): Promise<void> {
     const identity = await this.#host.verify(frame.token)
     if (identity.userId !== this.userId) throw GatecastError.forbidden('token belongs to another user')
-    if (!this.#host.mayJoin(this.channel, this.opts, identity)) {
-      this.close(CloseCodes.forbidden, 'channel no longer allowed')
-      return
-    }
-    this.#jti = identity.jti
-    this.#expiresAt = identity.exp
-    this.send(JSON.stringify({ type: 'refreshed', expiresAt: identity.exp ?? null }))
+    await this.queue(async () => {
+      this.#identity = identity
+      // what the server subscribed was never the client's to ask for: the new token does not judge it
+      for (const sub of [...this.#subs.values()]) {
+        if (sub.by === 'client' && !this.#host.mayJoin(sub, identity)) await this.#host.unsubscribe(this, sub.channel, 'forbidden')
+      }
+      this.send(JSON.stringify({ type: 'refreshed', expiresAt: identity.exp ?? null }))
+    })
   }
 
-  #error (code: ErrorCode, message: string, ref?: string | number): void {
-    this.send(JSON.stringify(ref === undefined ? { type: 'error', code, message } : { type: 'error', ref, code, message }))
+  error (code: ErrorCode, message: string, ref?: Ref, channel?: string): void {
+    // undefined fields are left out
+    this.send(JSON.stringify({ type: 'error', ref, channel, code, message }))
   }
 
-  #failed (err: unknown, ref?: string | number): void {
+  /** Answers a failed request with an `error` frame; what is not a GatecastError is logged and reported as `internal`. */
+  failed (err: unknown, ref?: Ref, channel?: string): void {
     if (isGatecastError(err)) {
-      const code = FRAME_ERROR_CODES.has(err.code) ? err.code as ErrorCode : err.statusCode < 500 ? 'forbidden' : 'internal'
-      this.#error(code, err.message, ref)
+      const code = FRAME_ERROR_CODES.has(err.code)
+        ? err.code as ErrorCode
+        : err.statusCode === 400 ? 'bad_request' : err.statusCode === 503 ? 'unavailable' : err.statusCode < 500 ? 'forbidden' : 'internal'
+      this.error(code, err.message, ref, channel)
       return
     }
     this.#host.log.error({ err, connectionId: this.id }, 'frame handling failed')
-    this.#error('internal', 'internal error', ref)
+    this.error('internal', 'internal error', ref, channel)
   }
 }

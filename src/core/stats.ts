@@ -52,7 +52,8 @@ export class HotHistogram {
 }
 
 export interface StatsSources {
-  socketsByNamespace: () => Map<string, number>
+  sockets: () => number
+  subscriptionsByNamespace: () => Map<string, number>
   engine: () => { errors: number, rttMs: number | null }
 }
 

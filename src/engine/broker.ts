@@ -1,6 +1,6 @@
 // The broker: channel fan-out to every node, history and recovery, and the
 // control messages (direct frames, kicks, revocations) every node must see.
-import type { ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from './types.ts'
+import type { ConnectionCall, ConnectionInfo, ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from './types.ts'
 
 /** What a node hands its deliveries to (the hub). */
 export interface BrokerListener {
@@ -10,6 +10,8 @@ export interface BrokerListener {
    */
   deliver (channel: string, seq: number, frame: string, ts: number): void
   control (msg: ControlMessage): void
+  /** a call for one local connection: its info (or true) when it is here, null when not */
+  connection (connectionId: string, call: ConnectionCall): ConnectionInfo | true | null
 }
 
 export interface Broker {
@@ -25,4 +27,11 @@ export interface Broker {
   history (channel: string, opts: { since?: string, limit: number }): Promise<{ messages: StoredMessage[], recovered: boolean }>
   /** delivered to every node, this one included */
   control (msg: ControlMessage): Promise<void>
+  /** a new id for a connection of this node: per-connection calls find their node by it */
+  connectionId (): string
+  /**
+   * Runs the call on the node that holds the connection; resolves to what that
+   * node answered, or null when no node has it.
+   */
+  connection (connectionId: string, call: ConnectionCall): Promise<ConnectionInfo | true | null>
 }

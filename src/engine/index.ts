@@ -3,7 +3,7 @@ export { createMemoryEngine } from './memory/index.ts'
 export { createRedisEngine, type RedisEngineOptions } from './redis/index.ts'
 
 export type {
-  Engine, EngineListener, ChannelSummary, ConnectionRef, ControlMessage, HistoryOptions, PresenceEntry,
+  Engine, EngineListener, ChannelSummary, ConnectionCall, ConnectionInfo, ConnectionRef, ControlMessage, HistoryOptions, PresenceEntry,
   PublishInput, Recovery, RefreshRecord, StoredMessage, UserStatus
 } from './types.ts'
 export type { Broker, BrokerListener } from './broker.ts'

@@ -40,6 +40,23 @@ export type ControlMessage =
   | { kind: 'all', frame: string }
   | { kind: 'kick', userId: string }
   | { kind: 'revoke', userId: string, jti: string }
+  /** every socket of the user subscribes to (leaves) the channel, server-side */
+  | { kind: 'join' | 'leave', userId: string, channel: string }
+
+/** What the server API asks of one connection, on whichever node holds it. */
+export type ConnectionCall =
+  | { op: 'info' }
+  | { op: 'subscribe' | 'unsubscribe', channel: string }
+  | { op: 'send', frame: string }
+  | { op: 'close' }
+
+export interface ConnectionInfo {
+  connectionId: string
+  userId: string
+  channels: string[]
+  /** ms since the epoch */
+  openedAt: number
+}
 
 export interface ConnectionRef {
   connectionId: string
@@ -59,6 +76,7 @@ export interface PresenceEntry {
 }
 
 export interface UserStatus {
+  /** open sockets, whatever they are subscribed to */
   connections: number
   channels: string[]
 }

@@ -16,6 +16,6 @@ export const CloseCodes = {
 export type CloseCode = typeof CloseCodes[keyof typeof CloseCodes]
 
 /** The `code` of an `error` frame. */
-export const ERROR_CODES = ['bad_request', 'forbidden', 'rate_limited', 'too_large', 'internal'] as const
+export const ERROR_CODES = ['bad_request', 'forbidden', 'rate_limited', 'too_large', 'too_many_channels', 'unavailable', 'internal'] as const
 
 export type ErrorCode = typeof ERROR_CODES[number]

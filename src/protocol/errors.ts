@@ -64,6 +64,10 @@ export class GatecastError extends Error {
     return new GatecastError(503, 'unavailable', message)
   }
 
+  static tooManyChannels (message: string): GatecastError {
+    return new GatecastError(429, 'too_many_channels', message)
+  }
+
   static shuttingDown (message = 'server is shutting down'): GatecastError {
     return new GatecastError(503, 'shutting_down', message)
   }

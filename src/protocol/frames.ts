@@ -18,7 +18,19 @@ export const ErrorCodeSchema = Type.Union(ERROR_CODES.map(code => Type.Literal(c
 // client → server
 export const PublishFrameSchema = Type.Object({
   type: Type.Literal('publish'),
+  channel: Type.Optional(Type.String({ description: 'A channel this socket is subscribed to; default: the path channel' })),
   data: DataSchema,
+  ref: Type.Optional(RefSchema)
+}, { additionalProperties: false })
+export const SubscribeFrameSchema = Type.Object({
+  type: Type.Literal('subscribe'),
+  channel: Type.String({ description: 'Channel to join; the same checks as the path channel of an upgrade' }),
+  since: Type.Optional(Type.String({ description: 'Last message id seen: replay everything after it before live messages' })),
+  ref: Type.Optional(RefSchema)
+}, { additionalProperties: false })
+export const UnsubscribeFrameSchema = Type.Object({
+  type: Type.Literal('unsubscribe'),
+  channel: Type.String(),
   ref: Type.Optional(RefSchema)
 }, { additionalProperties: false })
 export const PingFrameSchema = Type.Object({ type: Type.Literal('ping') }, { additionalProperties: false })
@@ -26,15 +38,17 @@ export const RefreshFrameSchema = Type.Object({
   type: Type.Literal('refresh'),
   token: Type.String({ minLength: 1, maxLength: 8192 })
 }, { additionalProperties: false })
-export const ClientFrameSchema = Type.Union([PublishFrameSchema, PingFrameSchema, RefreshFrameSchema])
+export const ClientFrameSchema = Type.Union([PublishFrameSchema, SubscribeFrameSchema, UnsubscribeFrameSchema, PingFrameSchema, RefreshFrameSchema])
 export type PublishFrame = Static<typeof PublishFrameSchema>
+export type SubscribeFrame = Static<typeof SubscribeFrameSchema>
+export type UnsubscribeFrame = Static<typeof UnsubscribeFrameSchema>
 export type RefreshFrame = Static<typeof RefreshFrameSchema>
 export type ClientFrame = Static<typeof ClientFrameSchema>
 
 // server → client
 export const ReadyFrameSchema = Type.Object({
   type: Type.Literal('ready'),
-  channel: Type.String(),
+  channel: Type.Optional(Type.String({ description: 'The path channel; absent on `/ws` and `/`' })),
   connectionId: Type.String(),
   userId: Type.String(),
   expiresAt: Type.Union([Type.Integer(), Type.Null()], { description: 'Token `exp` in seconds; null for tokens without one' }),
@@ -67,24 +81,42 @@ export const PongFrameSchema = Type.Object({ type: Type.Literal('pong') })
 export const ErrorFrameSchema = Type.Object({
   type: Type.Literal('error'),
   ref: Type.Optional(RefSchema),
+  channel: Type.Optional(Type.String({ description: 'The channel a refused `subscribe` or `publish` named' })),
   code: ErrorCodeSchema,
   message: Type.String()
 })
+export const SubscribedFrameSchema = Type.Object({
+  type: Type.Literal('subscribed'),
+  channel: Type.String(),
+  ref: Type.Optional(RefSchema),
+  recovered: Type.Optional(Type.Boolean({ description: 'Present when `since` was given: true when every missed message follows, in order' })),
+  by: Type.Union([Type.Literal('client'), Type.Literal('server')])
+})
+export const UnsubscribedFrameSchema = Type.Object({
+  type: Type.Literal('unsubscribed'),
+  channel: Type.String(),
+  ref: Type.Optional(RefSchema),
+  reason: Type.Union([Type.Literal('client'), Type.Literal('server'), Type.Literal('forbidden')])
+})
 export const ServerFrameSchema = Type.Union([
   ReadyFrameSchema, MessageFrameSchema, DirectFrameSchema, AckFrameSchema, PresenceFrameSchema,
-  RefreshedFrameSchema, PongFrameSchema, ErrorFrameSchema
+  RefreshedFrameSchema, PongFrameSchema, ErrorFrameSchema, SubscribedFrameSchema, UnsubscribedFrameSchema
 ])
 export type ReadyFrame = Static<typeof ReadyFrameSchema>
 export type MessageFrame = Static<typeof MessageFrameSchema>
 export type DirectFrame = Static<typeof DirectFrameSchema>
 export type PresenceFrame = Static<typeof PresenceFrameSchema>
 export type ErrorFrame = Static<typeof ErrorFrameSchema>
+export type SubscribedFrame = Static<typeof SubscribedFrameSchema>
+export type UnsubscribedFrame = Static<typeof UnsubscribedFrameSchema>
 export type ServerFrame = Static<typeof ServerFrameSchema>
 
 // one compiled check per frame type: dispatching on `type` first gives errors
 // that name the field, not "expected union value"
 const frameChecks = {
   publish: TypeCompiler.Compile(PublishFrameSchema),
+  subscribe: TypeCompiler.Compile(SubscribeFrameSchema),
+  unsubscribe: TypeCompiler.Compile(UnsubscribeFrameSchema),
   ping: TypeCompiler.Compile(PingFrameSchema),
   refresh: TypeCompiler.Compile(RefreshFrameSchema)
 }
@@ -109,10 +141,10 @@ export function parseClientFrame (text: string): ParseResult {
     return { ok: false, message: 'invalid JSON' }
   }
   const type = value !== null && typeof value === 'object' ? (value as { type?: unknown }).type : undefined
-  if (type !== 'publish' && type !== 'ping' && type !== 'refresh') {
+  if (typeof type !== 'string' || !Object.hasOwn(frameChecks, type)) {
     return { ok: false, message: 'unknown frame type', ref: refOf(value) }
   }
-  const check = frameChecks[type]
+  const check = frameChecks[type as keyof typeof frameChecks]
   if (check.Check(value)) return { ok: true, frame: value as ClientFrame }
   const ref = refOf(value)
   const first = check.Errors(value).First()
@@ -157,10 +189,20 @@ export function directFrameText (id: string, from: string | null, dataJson: stri
   return `{"type":"direct","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
 }
 
-export function readyFrameText (channel: string, connectionId: string, userId: string, expiresAt: number | null, recovered?: boolean): string {
-  return `{"type":"ready","channel":"${channel}","connectionId":"${connectionId}","userId":${JSON.stringify(userId)},"expiresAt":${expiresAt ?? 'null'}${recovered === undefined ? '' : `,"recovered":${recovered}`}}`
+export function readyFrameText (channel: string | null, connectionId: string, userId: string, expiresAt: number | null, recovered?: boolean): string {
+  return `{"type":"ready"${channel === null ? '' : `,"channel":"${channel}"`},"connectionId":"${connectionId}","userId":${JSON.stringify(userId)},"expiresAt":${expiresAt ?? 'null'}${recovered === undefined ? '' : `,"recovered":${recovered}`}}`
 }
 
 export function presenceFrameText (channel: string, event: 'join' | 'leave', userId: string): string {
   return `{"type":"presence","channel":"${channel}","event":"${event}","userId":${JSON.stringify(userId)}}`
+}
+
+const refText = (ref: string | number | undefined): string => ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`
+
+export function subscribedFrameText (channel: string, by: 'client' | 'server', ref?: string | number, recovered?: boolean): string {
+  return `{"type":"subscribed","channel":"${channel}"${refText(ref)}${recovered === undefined ? '' : `,"recovered":${recovered}`},"by":"${by}"}`
+}
+
+export function unsubscribedFrameText (channel: string, reason: 'client' | 'server' | 'forbidden', ref?: string | number): string {
+  return `{"type":"unsubscribed","channel":"${channel}"${refText(ref)},"reason":"${reason}"}`
 }

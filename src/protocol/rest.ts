@@ -38,3 +38,9 @@ export const UserInfoSchema = Type.Object({
   channels: Type.Array(Type.String())
 })
 export const DataBodySchema = Type.Object({ data: Type.Unknown({ description: 'Any JSON value' }) }, { required: ['data'] })
+export const ConnectionInfoSchema = Type.Object({
+  connectionId: Type.String(),
+  userId: Type.String(),
+  channels: Type.Array(Type.String(), { description: 'the channels it is subscribed to' }),
+  openedAt: Type.Integer({ description: 'milliseconds since epoch' })
+})

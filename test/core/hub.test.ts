@@ -7,7 +7,8 @@ import { Session } from '../../src/core/session.ts'
 import { Hub } from '../../src/core/hub.ts'
 import { Stats } from '../../src/core/stats.ts'
 import { createMemoryEngine } from '../../src/engine/index.ts'
-import { captureLogger, coreNode, FakeTransport } from '../helpers/core.ts'
+import { Subscription } from '../../src/core/subscription.ts'
+import { captureLogger, coreNode, fakeHost, FakeTransport } from '../helpers/core.ts'
 import { sleep } from '../helpers/wait.ts'
 
 t.test('every socket on a channel gets every message once, in publish order, as the same bytes', async t => {
@@ -29,17 +30,23 @@ t.test('every socket on a channel gets every message once, in publish order, as 
 t.test('frames wait behind ready; the replay and the live frames meet without gap or duplicate', async t => {
   const n = await coreNode(t)
   const tr = new FakeTransport()
-  const host = { log: n.log, stats: n.stats, messageRate: 10, sendBuffer: 1 << 20, publish: async () => 'x', verify: n.auth.verifyAccess.bind(n.auth), mayJoin: () => true, drop: () => {}, closed: () => {} }
-  const s = new Session(host, tr, { id: 'c1', userId: 'alice', channel: 'chat', opts: n.gatecast.rules.resolve('chat'), remoteAddress: '127.0.0.1' })
+  const s = new Session(fakeHost(n.log, n.stats), tr, { id: 'c1', userId: 'alice', pathChannel: 'chat', remoteAddress: '127.0.0.1', identity: { userId: 'alice', roles: [] } })
+  const sub = new Subscription(s, 'chat', n.gatecast.rules.resolve('chat'), 'client')
+  s.add(sub)
   const msg = (seq: number) => `{"type":"message","channel":"chat","id":"e:${seq}","from":null,"data":${seq},"ts":1}`
-  s.offer(4, frameText(msg(4)))
+  sub.offer(4, frameText(msg(4)))
   s.send('{"type":"direct","id":"d","from":null,"data":"hello","ts":1}')
-  s.offer(5, frameText(msg(5)))
+  sub.offer(5, frameText(msg(5)))
   t.equal(tr.written.length, 0, 'nothing before ready')
-  s.open('{"type":"ready","channel":"chat"}', [msg(3), msg(4)], 4)
-  t.same(tr.frames().map(f => f.type === 'message' ? f.data : f.type), ['ready', 3, 4, 'direct', 5], 'ready, the replay, then what waited less what the replay held')
-  s.offer(6, frameText(msg(6)))
+  s.open('{"type":"ready","channel":"chat"}')
+  sub.open([msg(3), msg(4)], 4)
+  t.same(tr.frames().map(f => f.type === 'message' ? f.data : f.type), ['ready', 'direct', 3, 4, 5], 'ready, what the socket had waiting, the replay, then what the channel had waiting less what the replay held')
+  sub.offer(4, frameText(msg(4)))
+  t.equal(tr.frames().length, 5, 'a late live copy of a replayed message is dropped')
+  sub.offer(6, frameText(msg(6)))
   t.equal(tr.frames().at(-1)?.data, 6, 'live afterwards')
+  sub.offer(3, frameText(msg(3)))
+  t.equal(tr.frames().at(-1)?.data, 3, 'once a newer message came, the filter is over (a restarted stream counts from 1)')
 })
 
 t.test('a slow consumer is closed 4408 and gets nothing more; a backlog the kernel takes is not one', async t => {
@@ -146,11 +153,11 @@ t.test('remembered revocations are bounded in time and in number', async t => {
   const log = captureLogger()
   const hub = new Hub({ broker: engine.broker, stats, log, pingInterval: 60, expiryGrace: 0, onPresenceLost: () => {}, rememberRevoked: { ms: 200, max: 2 } })
   t.teardown(() => hub.closeAll(0))
-  const host = { log, stats, messageRate: 10, sendBuffer: 1 << 20, publish: async () => 'x', verify: async () => { throw new Error('unused') }, mayJoin: () => true, drop: (s: Session) => { hub.forget(s) }, closed: () => {} }
+  const host = { ...fakeHost(log, stats), drop: (s: Session) => { hub.forget(s) } }
   let ids = 0
   const adopt = (jti: string, userId = 'alice'): FakeTransport => {
     const tr = new FakeTransport()
-    hub.adopt(new Session(host, tr, { id: `c${++ids}`, userId, channel: 'chat', opts: { namespace: null, publish: true, presence: false, historySize: 0, historyTtl: 1, allowedUsers: null }, remoteAddress: '127.0.0.1', jti }))
+    hub.adopt(new Session(host, tr, { id: `c${++ids}`, userId, pathChannel: null, remoteAddress: '127.0.0.1', identity: { userId, roles: [], jti } }))
     return tr
   }
   const revoke = (jti: string, userId = 'alice'): void => { hub.control({ kind: 'revoke', userId, jti }) }

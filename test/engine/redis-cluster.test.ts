@@ -62,7 +62,7 @@ t.test('sockets that close while their setup awaits Redis leave nothing behind',
   })))
   let hub = -1
   for (let i = 0; i < 50; i++) {
-    hub = a.app.gatecast.hub.size + a.app.gatecast.hub.socketsByNamespace().size
+    hub = a.app.gatecast.hub.size + a.app.gatecast.hub.subscriptionsByNamespace().size
     if (hub === 0 && (await a.app.gatecast.channels()).length === 0) break
     await sleep(100)
   }

@@ -9,6 +9,7 @@ import { createMemoryEngine, type Engine } from '../../src/engine/index.ts'
 import { Gatecast } from '../../src/core/gateway.ts'
 import { Stats } from '../../src/core/stats.ts'
 import type { Transport, TransportHandler } from '../../src/core/transport.ts'
+import type { SessionHost } from '../../src/core/session.ts'
 
 export const CORE_SECRET = 'core-test-secret-that-is-long-enough-0123456789'
 
@@ -55,6 +56,24 @@ export class FakeTransport implements Transport {
   }
 }
 
+/** A SessionHost for sessions made by hand: nothing behind it. */
+export function fakeHost (log: Logger, stats: Stats): SessionHost {
+  const unused = async (): Promise<never> => { throw new Error('unused') }
+  return {
+    log,
+    stats,
+    messageRate: 10,
+    sendBuffer: 1 << 20,
+    publish: async () => 'x',
+    verify: unused,
+    mayJoin: () => true,
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    drop: () => {},
+    closed: () => {}
+  }
+}
+
 export interface LogLine { level: string, obj: unknown, msg?: string }
 
 export function captureLogger (lines: LogLine[] = []): Logger & { lines: LogLine[] } {
@@ -74,7 +93,7 @@ export interface CoreNode {
   /** an access token signed with the node's secret (HS256) */
   token: (claims?: Record<string, unknown>, expiresInSeconds?: number) => string
   /** admits and attaches a fake socket; resolves when `ready` is out */
-  connect: (channel: string, claims?: Record<string, unknown>, since?: string) => Promise<FakeTransport>
+  connect: (channel: string | null, claims?: Record<string, unknown>, since?: string) => Promise<FakeTransport>
 }
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -94,7 +113,7 @@ export async function coreNode (t: Teardown, overrides: ConfigOverrides = {}): P
   const sign = createSigner({ key: CORE_SECRET, algorithm: 'HS256' })
   const token = (claims: Record<string, unknown> = {}, expiresInSeconds = 600): string =>
     sign({ sub: 'alice', jti: `jti-${Math.random().toString(36).slice(2)}`, exp: Math.floor(Date.now() / 1000) + expiresInSeconds, ...claims })
-  const connect = async (channel: string, claims: Record<string, unknown> = {}, since?: string): Promise<FakeTransport> => {
+  const connect = async (channel: string | null, claims: Record<string, unknown> = {}, since?: string): Promise<FakeTransport> => {
     const admission = await gatecast.admit({ channel, since, tokens: { query: { token: token(claims) } }, remoteAddress: '127.0.0.1' })
     const transport = new FakeTransport()
     await gatecast.attach(transport, admission)

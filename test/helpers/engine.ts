@@ -30,6 +30,11 @@ export class Recorder implements EngineListener {
     this.lost.push({ channel, userId })
   }
 
+  /** the engine tests hold no connections */
+  connection (): null {
+    return null
+  }
+
   of (channel: string): Delivery[] {
     return this.deliveries.filter(d => d.channel === channel)
   }

@@ -34,7 +34,7 @@ t.test('the close codes and error codes are the protocol\'s', async t => {
     slowConsumer: 4408,
     rateLimited: 4429
   })
-  t.same([...codes.ERROR_CODES], ['bad_request', 'forbidden', 'rate_limited', 'too_large', 'internal'])
+  t.same([...codes.ERROR_CODES], ['bad_request', 'forbidden', 'rate_limited', 'too_large', 'too_many_channels', 'unavailable', 'internal'])
   t.equal(new Set(Object.values(codes.CloseCodes)).size, Object.keys(codes.CloseCodes).length, 'no two names share a code')
 })
 

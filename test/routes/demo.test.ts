@@ -50,7 +50,9 @@ t.test('the client bundle loads its codes from beside itself (/demo/codes.js)', 
 
 t.test('the demo page is off when configured off (the default in production)', async t => {
   const { base } = await startApp(t, { config: { demo: false } })
-  t.equal((await api(base, 'GET', '/')).status, 404)
+  const root = await api(base, 'GET', '/')
+  t.equal(root.status, 426, '`/` only takes WebSocket upgrades (the GatewayWorker form)')
+  t.equal(root.body.code, 'upgrade_required')
   t.equal((await api(base, 'GET', '/demo/client.js')).status, 404)
   t.equal((await api(base, 'GET', '/demo/codes.js')).status, 404)
 })
@@ -124,5 +126,5 @@ t.test('the rewritten modules\' ETag is a strong tag of the text served', async 
 
 t.test('the demo page is off: no asset is served', async t => {
   const { base } = await startApp(t, { config: { demo: false } })
-  for (const [path] of PAGE_ASSETS) t.equal((await api(base, 'GET', path)).status, 404, `${path} 404`)
+  for (const [path] of PAGE_ASSETS) t.equal((await api(base, 'GET', path)).status, path === '/' ? 426 : 404, `${path} not served`)
 })

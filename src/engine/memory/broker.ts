@@ -1,9 +1,10 @@
 // The in-process broker: one node, streams in a map. Delivery is synchronous
 // inside publish, so recovery needs no buffering here.
+import { randomUUID } from 'node:crypto'
 import { messageFrameText, storedMessageOf } from '../../protocol/frames.ts'
 import type { Broker, BrokerListener } from '../broker.ts'
 import { formatId, newEpoch, parseId } from '../ids.ts'
-import type { ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from '../types.ts'
+import type { ConnectionCall, ConnectionInfo, ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from '../types.ts'
 
 // only the frame: history reads (rare) parse it back, as the Redis engine does,
 // and each entry outlives a young-generation GC or two, which copies it
@@ -112,6 +113,14 @@ export class MemoryBroker implements Broker {
 
   async control (msg: ControlMessage): Promise<void> {
     this.#listener?.control(msg)
+  }
+
+  connectionId (): string {
+    return randomUUID()
+  }
+
+  async connection (connectionId: string, call: ConnectionCall): Promise<ConnectionInfo | true | null> {
+    return this.#listener?.connection(connectionId, call) ?? null
   }
 
   /**

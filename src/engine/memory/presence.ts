@@ -1,4 +1,5 @@
-// In-process presence: connection counts per channel and user, both ways.
+// In-process presence: subscription counts per channel and user, both ways,
+// and socket counts per user.
 import type { PresenceManager } from '../presence.ts'
 import type { ChannelSummary, ConnectionRef, PresenceEntry, UserStatus } from '../types.ts'
 
@@ -6,6 +7,20 @@ export class MemoryPresence implements PresenceManager {
   // channel → user → connection count, and user → channel → count
   readonly #byChannel = new Map<string, Map<string, number>>()
   readonly #byUser = new Map<string, Map<string, number>>()
+  readonly #sockets = new Map<string, number>()
+
+  async reserveSocket (userId: string, max: number): Promise<boolean> {
+    const n = this.#sockets.get(userId) ?? 0
+    if (n >= max) return false
+    this.#sockets.set(userId, n + 1)
+    return true
+  }
+
+  async releaseSocket (userId: string): Promise<void> {
+    const n = this.#sockets.get(userId) ?? 0
+    if (n <= 1) this.#sockets.delete(userId)
+    else this.#sockets.set(userId, n - 1)
+  }
 
   /** true while any connection is on the channel */
   occupied (channel: string): boolean {
@@ -58,9 +73,6 @@ export class MemoryPresence implements PresenceManager {
 
   async userStatus (userId: string): Promise<UserStatus> {
     const chans = this.#byUser.get(userId)
-    if (chans === undefined) return { connections: 0, channels: [] }
-    let connections = 0
-    for (const n of chans.values()) connections += n
-    return { connections, channels: [...chans.keys()] }
+    return { connections: this.#sockets.get(userId) ?? 0, channels: chans === undefined ? [] : [...chans.keys()] }
   }
 }

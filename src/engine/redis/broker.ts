@@ -1,21 +1,35 @@
 // The Redis broker: history in a stream per channel, fan-out by pub/sub, one
-// topic per channel plus the control topic.
+// topic per channel plus the control topic, and a topic per node for calls on
+// the connections it holds (connection ids start with the node's id).
+import { randomUUID } from 'node:crypto'
+import { GatecastError } from '../../protocol/errors.ts'
 import { storedMessageOf } from '../../protocol/frames.ts'
 import type { Broker, BrokerListener } from '../broker.ts'
 import { newEpoch, parseId } from '../ids.ts'
-import type { ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from '../types.ts'
+import type { ConnectionCall, ConnectionInfo, ControlMessage, HistoryOptions, PublishInput, Recovery, StoredMessage } from '../types.ts'
 import type { RedisConnection } from './connection.ts'
+
+type Answer = ConnectionInfo | true | null
+type NodeMessage =
+  | { t: 'q', id: string, from: string, connectionId: string, call: ConnectionCall }
+  | { t: 'a', id: string, answer: Answer }
+
+// a node that holds the connection but does not answer within this is stuck or dying
+const CALL_TIMEOUT_MS = 3000
 
 export class RedisBroker implements Broker {
   readonly #c: RedisConnection
   // compared with the topic of every pub/sub message
   readonly #controlTopic: string
+  readonly #nodeTopic: string
   readonly #topics = new Map<string, string>()
+  readonly #calls = new Map<string, { resolve: (a: Answer) => void, timer: NodeJS.Timeout }>()
   #listener: BrokerListener | null = null
 
   constructor (c: RedisConnection) {
     this.#c = c
     this.#controlTopic = c.keys.control()
+    this.#nodeTopic = c.keys.nodeTopic(c.nodeId)
     c.sub.on('message', (topic: string, payload: string) => this.#onMessage(topic, payload))
   }
 
@@ -26,7 +40,7 @@ export class RedisBroker implements Broker {
 
   /** control messages reach this node from now on (queued until the subscriber is ready) */
   listenControl (): void {
-    this.#c.sub.subscribe(this.#controlTopic).catch(this.#c.onError)
+    this.#c.sub.subscribe(this.#controlTopic, this.#nodeTopic).catch(this.#c.onError)
   }
 
   #onMessage (topic: string, payload: string): void {
@@ -34,6 +48,10 @@ export class RedisBroker implements Broker {
     if (listener === null) return
     if (topic === this.#controlTopic) {
       listener.control(JSON.parse(payload) as ControlMessage)
+      return
+    }
+    if (topic === this.#nodeTopic) {
+      this.#onNodeMessage(listener, JSON.parse(payload) as NodeMessage)
       return
     }
     const channel = this.#topics.get(topic)
@@ -97,5 +115,52 @@ export class RedisBroker implements Broker {
 
   async control (msg: ControlMessage): Promise<void> {
     await this.#c.client.publish(this.#controlTopic, JSON.stringify(msg))
+  }
+
+  connectionId (): string {
+    return `${this.#c.nodeId}.${randomUUID()}`
+  }
+
+  async connection (connectionId: string, call: ConnectionCall): Promise<Answer> {
+    const dot = connectionId.indexOf('.')
+    if (dot <= 0) return null
+    const node = connectionId.slice(0, dot)
+    if (node === this.#c.nodeId) return this.#listener?.connection(connectionId, call) ?? null
+    const id = randomUUID()
+    const answer = new Promise<Answer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#calls.delete(id)
+        reject(GatecastError.unavailable('the node holding the connection did not answer'))
+      }, CALL_TIMEOUT_MS)
+      this.#calls.set(id, { resolve, timer })
+    })
+    const msg: NodeMessage = { t: 'q', id, from: this.#c.nodeId, connectionId, call }
+    let receivers: number
+    try {
+      receivers = await this.#c.client.publish(this.#c.keys.nodeTopic(node), JSON.stringify(msg))
+    } catch (err) {
+      this.#settle(id, null)
+      throw err
+    }
+    // nobody listens on that node's topic: the node is gone, and its connections with it
+    if (receivers === 0) this.#settle(id, null)
+    return await answer
+  }
+
+  #settle (id: string, answer: Answer): void {
+    const call = this.#calls.get(id)
+    if (call === undefined) return
+    this.#calls.delete(id)
+    clearTimeout(call.timer)
+    call.resolve(answer)
+  }
+
+  #onNodeMessage (listener: BrokerListener, msg: NodeMessage): void {
+    if (msg.t === 'a') {
+      this.#settle(msg.id, msg.answer)
+      return
+    }
+    const reply: NodeMessage = { t: 'a', id: msg.id, answer: listener.connection(msg.connectionId, msg.call) }
+    this.#c.client.publish(this.#c.keys.nodeTopic(msg.from), JSON.stringify(reply)).catch(this.#c.onError)
   }
 }

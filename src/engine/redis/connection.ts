@@ -1,7 +1,7 @@
 // The connection every role of the Redis engine shares: a command client and
 // a subscriber, the scripts, the key names, this node's id, and the error
 // count and round trip that health() reports.
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../../config/logger.ts'
 import { redisKeys, type RedisKeys } from './keys.ts'
@@ -17,7 +17,8 @@ export interface RedisEngineOptions {
 }
 
 export class RedisConnection {
-  readonly nodeId = randomUUID()
+  // short: it prefixes every connection id of this node
+  readonly nodeId = randomBytes(9).toString('base64url')
   readonly client: Redis
   readonly sub: Redis
   readonly keys: RedisKeys

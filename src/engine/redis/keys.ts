@@ -12,10 +12,13 @@ export function redisKeys (p: string) {
     users: (c: string) => `${p}:{ch:${c}}:users`,
     topic: (c: string) => `${p}:{ch:${c}}:pub`,
     user: (u: string) => `${p}:{u:${u}}:chans`,
+    sockets: (u: string) => `${p}:{u:${u}}:socks`,
     channels: () => `${p}:channels`,
     control: () => `${p}:control`,
     nodes: () => `${p}:nodes`,
     nodeConns: (n: string) => `${p}:node:${n}:conns`,
+    // requests for this node's connections, and the answers to its own requests
+    nodeTopic: (n: string) => `${p}:node:${n}:rpc`,
     reap: (n: string) => `${p}:reap:${n}`,
     revoked: (jti: string) => `${p}:revoked:${jti}`,
     refresh: (k: string) => `${p}:rt:${k}`,

@@ -1,6 +1,6 @@
-// Presence in Redis: per channel a hash user → connection count, per user a
-// hash channel → count, the channel index, and per node the connections it
-// holds, so a dead node's share can be taken out (reap).
+// Presence in Redis: per channel a hash user → subscription count, per user a
+// hash channel → count and a socket counter, the channel index, and per node
+// what it holds of each, so a dead node's share can be taken out (reap).
 import type { PresenceListener, PresenceManager } from '../presence.ts'
 import type { ChannelSummary, ConnectionRef, PresenceEntry, UserStatus } from '../types.ts'
 import type { RedisConnection } from './connection.ts'
@@ -25,6 +25,19 @@ export class RedisPresence implements PresenceManager {
       s.count(k.nodeConns(nodeId), `${ref.channel}\n${ref.userId}`, delta)
     ])
     return n
+  }
+
+  async reserveSocket (userId: string, max: number): Promise<boolean> {
+    const { keys: k, scripts: s, nodeId } = this.#c
+    if (await s.reserve(k.sockets(userId), max) !== 1) return false
+    // an empty channel marks the user's sockets in the node's share
+    await s.count(k.nodeConns(nodeId), `\n${userId}`, 1)
+    return true
+  }
+
+  async releaseSocket (userId: string): Promise<void> {
+    const { keys: k, scripts: s, nodeId } = this.#c
+    await Promise.all([s.release(k.sockets(userId), 1), s.count(k.nodeConns(nodeId), `\n${userId}`, -1)])
   }
 
   async addConnection (ref: ConnectionRef): Promise<{ joined: boolean }> {
@@ -53,16 +66,15 @@ export class RedisPresence implements PresenceManager {
   }
 
   async userStatus (userId: string): Promise<UserStatus> {
-    const chans = await this.#c.client.hgetall(this.#c.keys.user(userId))
-    let connections = 0
-    for (const n of Object.values(chans)) connections += Number(n)
-    return { connections, channels: Object.keys(chans) }
+    const { client, keys: k } = this.#c
+    const [sockets, chans] = await Promise.all([client.get(k.sockets(userId)), client.hgetall(k.user(userId))])
+    return { connections: Math.max(0, Number(sockets ?? 0)), channels: Object.keys(chans) }
   }
 
   /**
-   * Removes a node's connections from presence and user status; for another
+   * Removes a node's sockets and subscriptions from presence and user status; for another
    * node's users who are gone everywhere, the listener sends leave frames.
-   * Resolves to how many (channel, user) entries the node held.
+   * Resolves to how many (channel, user) entries the node held, socket counts included.
    */
   async reap (node: string): Promise<number> {
     const { client, keys: k, scripts: s, nodeId } = this.#c
@@ -72,6 +84,10 @@ export class RedisPresence implements PresenceManager {
       const channel = field.slice(0, nl)
       const userId = field.slice(nl + 1)
       const n = Number(count)
+      if (channel === '') {
+        await s.release(k.sockets(userId), n)
+        continue
+      }
       const [left] = await Promise.all([
         s.channelCount(k.users(channel), k.channels(), userId, -n, channel) as Promise<number>,
         s.count(k.user(userId), channel, -n)

@@ -78,6 +78,21 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[3]) el
 return n
 `
 
+// a socket slot: taken only while fewer than ARGV[1] are, in one step
+const RESERVE_LUA = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+return 1
+`
+
+// DECRBY that removes the key at zero
+const RELEASE_LUA = `
+local n = redis.call('DECRBY', KEYS[1], ARGV[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n
+`
+
 const HIT_LUA = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -111,6 +126,8 @@ export interface Scripts {
   recover: Script
   count: Script
   channelCount: Script
+  reserve: Script
+  release: Script
   hit: Script
   rateHit: Script
   useRefresh: Script
@@ -128,6 +145,8 @@ export function defineScripts (client: Redis): Scripts {
     recover: define('gcRecover', 2, RECOVER_LUA),
     count: define('gcCount', 1, COUNT_LUA),
     channelCount: define('gcChannelCount', 2, CHANNEL_COUNT_LUA),
+    reserve: define('gcReserve', 1, RESERVE_LUA),
+    release: define('gcRelease', 1, RELEASE_LUA),
     hit: define('gcHit', 1, HIT_LUA),
     rateHit: define('gcRateHit', 1, RATE_HIT_LUA),
     useRefresh: define('gcUseRefresh', 1, USE_REFRESH_LUA)

@@ -73,14 +73,22 @@ t.test('the 101 response waits, corked, for ready to join it in one write', asyn
   t.pass('uncorked and drained once the turn ended')
 })
 
-t.test('a since replay larger than the send buffer reaches a reading client whole (the upgrade cork is flushed before judging)', async t => {
+t.test('a since replay within the send buffer reaches a reading client whole (the upgrade cork is flushed before judging); a larger one is recovered: false', async t => {
   const a = await start(t, { wsSendBuffer: 64 * 1024, historySize: 100 })
   const chunk = 'x'.repeat(4000)
   const { id: first } = await a.app.gatecast.publish('chat', { n: 0, chunk })
-  for (let n = 1; n < 60; n++) await a.app.gatecast.publish('chat', { n, chunk })
+  for (let n = 1; n < 15; n++) await a.app.gatecast.publish('chat', { n, chunk })
   const c = await connect(`${a.ws}/ws/chat?since=${encodeURIComponent(first)}`, bearer(a.token({ sub: 'alice' })))
   closeAtEnd(t, c)
-  t.equal((await c.nextOfType('ready')).recovered, true)
-  for (let n = 1; n < 60; n++) t.equal((await c.nextOfType('message')).data.n, n, `replayed ${n}`)
+  t.equal((await c.nextOfType('ready')).recovered, true, '14 × 4 KB fit in 64 KB')
+  for (let n = 1; n < 15; n++) t.equal((await c.nextOfType('message')).data.n, n, `replayed ${n}`)
   t.equal(c.ws.readyState, WebSocket.OPEN, 'not closed as a slow consumer')
+
+  for (let n = 15; n < 60; n++) await a.app.gatecast.publish('chat', { n, chunk })
+  const late = await connect(`${a.ws}/ws/chat?since=${encodeURIComponent(first)}`, bearer(a.token({ sub: 'bob' })))
+  closeAtEnd(t, late)
+  t.equal((await late.nextOfType('ready')).recovered, false, '59 × 4 KB would not fit: never a partial replay, and never a 4408 for it')
+  await a.app.gatecast.publish('chat', { n: 60 })
+  t.equal((await late.nextOfType('message')).data.n, 60, 'live messages follow, none of the replay')
+  t.equal(late.ws.readyState, WebSocket.OPEN)
 })
