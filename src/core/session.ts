@@ -49,6 +49,12 @@ export interface SessionInit {
 }
 
 const FRAME_ERROR_CODES = new Set<string>(ERROR_CODES)
+// A slow consumer is judged by what it fails to drain over time, not by one
+// burst the kernel has not had a chance to take: closed when its backlog stays
+// over the limit this long, or at once past HARD_FACTOR times the limit, which
+// bounds the memory one socket can hold.
+const SLOW_CONSUMER_MS = 1000
+const HARD_FACTOR = 4
 // after this many invalid frames in a row a client is not confused, it is abusive
 const MAX_BAD_FRAMES = 50
 
@@ -66,6 +72,8 @@ export class Session implements TransportHandler, SubscriptionOwner {
   #gone = false
   #framesIn = 0
   #framesOut = 0
+  // performance.now() since when the backlog has been over the limit; 0: it is not
+  #overSince = 0
   // until `ready` is out every frame waits here, so `ready` stays first
   #pending: Buffer[] | null = []
   readonly #subs = new Map<string, Subscription>()
@@ -166,8 +174,20 @@ export class Session implements TransportHandler, SubscriptionOwner {
     const buffered = this.transport.write(framed)
     this.#framesOut++
     host.stats.framesOut++
+    if (buffered > host.sendBuffer) this.#judge(host.sendBuffer)
+    else this.#overSince = 0
+  }
+
+  #judge (limit: number): void {
     // what waits for this turn's flush is no backlog yet: the transport offers it to the kernel first
-    if (buffered > host.sendBuffer && this.transport.backlog() > host.sendBuffer) this.close(CloseCodes.slowConsumer, 'slow consumer')
+    const backlog = this.transport.backlog()
+    if (backlog <= limit) {
+      this.#overSince = 0
+      return
+    }
+    const now = performance.now()
+    if (this.#overSince === 0) this.#overSince = now
+    if (backlog > limit * HARD_FACTOR || now - this.#overSince >= SLOW_CONSUMER_MS) this.close(CloseCodes.slowConsumer, 'slow consumer')
   }
 
   /** Stops all traffic to the socket at once and starts the close handshake. */

@@ -57,14 +57,32 @@ t.test('a slow consumer is closed 4408 and gets nothing more; a backlog the kern
   fine.backlogBytes = 100
   await n.gatecast.publish('chat', 'one')
   t.equal(fine.closedWith, null, 'over the limit only until this turn\'s bytes are offered to the kernel')
-  slow.buffered = 10_000
+  slow.buffered = 4 * 4096 + 1
   await n.gatecast.publish('chat', 'two')
-  t.same(slow.closedWith, { code: CloseCodes.slowConsumer, reason: 'slow consumer' })
+  t.same(slow.closedWith, { code: CloseCodes.slowConsumer, reason: 'slow consumer' }, 'past four times the limit: at once')
   const count = slow.written.length
   await n.gatecast.publish('chat', 'three')
   t.equal(slow.written.length, count, 'nothing written after the close')
   t.equal(fine.frames().filter(f => f.type === 'message').length, 3, 'the other socket missed nothing')
   t.equal(n.gatecast.hub.size, 1)
+})
+
+t.test('a backlog over the limit is judged over time: drained within a second it is no slow consumer; kept for a second it is', async t => {
+  const n = await coreNode(t, { wsSendBuffer: 4096 })
+  const burst = await n.connect('chat')
+  const stuck = await n.connect('chat', { sub: 'bob' })
+  burst.buffered = stuck.buffered = 10_000
+  await n.gatecast.publish('chat', 'one')
+  t.equal(burst.closedWith, null, 'a burst over the limit is not judged at once')
+  t.equal(stuck.closedWith, null)
+  await sleep(600)
+  burst.buffered = 100
+  await n.gatecast.publish('chat', 'two')
+  burst.buffered = 10_000
+  await sleep(600)
+  await n.gatecast.publish('chat', 'three')
+  t.equal(burst.closedWith, null, 'it drained in between: the clock started again')
+  t.same(stuck.closedWith, { code: CloseCodes.slowConsumer, reason: 'slow consumer' }, 'over the limit for 1.2 s')
 })
 
 t.test('direct frames, kicks and revocations reach exactly their sockets', async t => {

@@ -3,7 +3,7 @@
 // Polling waits and sleep() are in ./wait.ts.
 import { createHmac } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
-import net from 'node:net'
+import net, { type Socket } from 'node:net'
 import WebSocket, { type ClientOptions } from 'ws'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
@@ -43,6 +43,9 @@ export function claims (sub: string, ttl = 600, extra: Record<string, unknown> =
   const iat = nowSec()
   return { sub, iat, exp: iat + ttl, jti: `jti-${Math.random().toString(36).slice(2)}`, ...extra }
 }
+
+/** The client's TCP socket: pausing it stops reading, so the kernel buffers fill, then the server's. */
+export const rawSocket = (c: Client): Socket => (c.ws as unknown as { _socket: Socket })._socket
 
 export const bearer = (token: string): WsOptions => ({ headers: { authorization: `Bearer ${token}` } })
 

@@ -4,21 +4,18 @@
 // 200 MB are published to a socket whose TCP reads are paused, with a reader
 // on the same channel that must keep getting everything. A control run with
 // the limit raised out of the way shows the measurement would catch its loss.
-import type { Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import WebSocket from 'ws'
-import { connect, type Client } from '../helpers/client.ts'
-import { bearer, closedWithin, logLines, serverSockets, start } from '../helpers/ws-extra.ts'
+import { connect } from '../helpers/client.ts'
+import { bearer, closedWithin, logLines, rawSocket, serverSockets, start } from '../helpers/ws-extra.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { TestApp } from '../helpers/app.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 const MB = 1024 * 1024
-
-const rawSocket = (c: Client): Socket => (c.ws as unknown as { _socket: Socket })._socket
 
 /** Retained memory: what is left after a full collection (heap + Buffers). */
 function retained (): { rss: number, heap: number, external: number } {

@@ -1,15 +1,12 @@
 // Per-socket limits (contract §1 and §3): frame size → 1009, message rate →
 // error rate_limited then 4429, slow consumer → 4408 with a bounded buffer.
-import type { Socket } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
-import { connect, type Client } from '../../helpers/client.ts'
+import { connect } from '../../helpers/client.ts'
 import {
-  bearer, closeAtEnd, closedWithin, logLines, pingPong, serverSockets, start
+  bearer, closeAtEnd, closedWithin, logLines, pingPong, rawSocket, serverSockets, start
 } from '../../helpers/ws-extra.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
-
-const rawSocket = (c: Client): Socket => (c.ws as unknown as { _socket: Socket })._socket
 
 t.test('a frame larger than wsMaxPayload closes 1009; one at the limit is fine', async t => {
   const a = await start(t, { wsMaxPayload: 1024 })
@@ -119,7 +116,8 @@ t.test('slow consumer: a socket that stops reading is closed 4408, its buffer st
   t.equal(a.app.gatecast.hub.size, 1, `one socket was dropped (after ${published} messages of 32 KiB)`)
   t.equal(slowServer.readyState, WebSocket.CLOSING, 'it is the slow one, closing')
   t.equal(fastServer.readyState, WebSocket.OPEN, 'the reading one is open')
-  t.ok(maxSlow <= sendBuffer + frameSize, `server buffer for the slow socket stayed bounded (max ${maxSlow} bytes)`)
+  // over the limit for a second, or four times over it at once: the hard bound on what one socket holds
+  t.ok(maxSlow <= 4 * sendBuffer + frameSize, `server buffer for the slow socket stayed bounded (max ${maxSlow} bytes)`)
   t.ok(maxFast <= sendBuffer, `the reading socket never came close (max ${maxFast} bytes)`)
   // nothing more is queued to it once it is dropped
   const after = slowServer.bufferedAmount
