@@ -51,7 +51,8 @@ export async function createHostApp (opts = {}) {
   // the host's own routes, beside Gatecast's; the `gatecast` decorator is shared
   app.get('/hello', async () => {
     const channels = await app.gatecast.channels()
-    return { hello: 'from the host app', sockets: channels.reduce((n, c) => n + c.connections, 0) }
+    // connections per channel count subscriptions: one socket may be on many channels
+    return { hello: 'from the host app', subscriptions: channels.reduce((n, c) => n + c.connections, 0) }
   })
 
   await app.register(gatecast, {

@@ -1,4 +1,5 @@
-// The demo chat: sign in over REST, then one client per joined channel.
+// The demo chat: sign in over REST, then one client and one socket for every
+// room: each room is a subscription on that socket, with its own message list.
 // Tokens live in memory only; reloading the page means signing in again.
 /* global document, window, location, fetch */
 import { connect } from '/demo/client.js'
@@ -18,21 +19,33 @@ const els = {
   whoami: $('whoami'),
   drop: $('drop'),
   logout: $('logout'),
-  messages: $('messages'),
+  rooms: $('rooms'),
+  leave: $('leave'),
+  panels: $('room-panels'),
   sendForm: $('send-form'),
   text: $('text'),
   send: $('send'),
   people: $('people'),
+  peopleRoom: $('people-room'),
   events: $('events')
 }
 
 /** @type {{ userId: string, access: string, accessExp: number, refresh: string } | null} */
 let session = null
 let client = null
-let unsubscribe = []
-/** userId → 'online' | 'offline' | 'active' */
-const people = new Map()
+let clientListeners = []
+/**
+ * channel → { channel, sub, tab, panel, list, people: Map<userId, 'online' | 'offline' | 'active'>, unread, ended, offs }
+ * in tab order
+ */
+const rooms = new Map()
+let selected = null
+let roomSeq = 0
 let refreshing = null
+// what the rooms said when they came back after the latest reconnect
+let recovery = { caughtUp: false, lost: false }
+
+const DEFAULT_ROOMS = ['room:lobby', 'room:games']
 
 async function postJson (path, body, bearer) {
   const headers = { 'content-type': 'application/json' }
@@ -94,7 +107,7 @@ function scrollToEnd (list) {
   list.scrollTop = list.scrollHeight
 }
 
-function addMessage (frame) {
+function addMessage (room, frame) {
   const li = document.createElement('li')
   li.dataset.id = frame.id
   if (session && frame.from === session.userId) li.classList.add('mine')
@@ -112,16 +125,21 @@ function addMessage (frame) {
   const data = frame.data
   text.textContent = data !== null && typeof data === 'object' && typeof data.text === 'string' ? data.text : JSON.stringify(data)
   li.append(meta, text)
-  els.messages.append(li)
-  scrollToEnd(els.messages)
+  room.list.append(li)
+  scrollToEnd(room.list)
+  if (room !== selected) {
+    room.unread++
+    renderTab(room)
+  }
 }
 
-function addSystem (text) {
+function addSystem (room, text) {
+  if (!room) return
   const li = document.createElement('li')
   li.className = 'system'
   li.textContent = text
-  els.messages.append(li)
-  scrollToEnd(els.messages)
+  room.list.append(li)
+  scrollToEnd(room.list)
 }
 
 function logEvent (text) {
@@ -136,8 +154,10 @@ function logEvent (text) {
 
 function renderPeople () {
   els.people.replaceChildren()
+  els.peopleRoom.textContent = selected ? selected.channel : '—'
+  if (!selected) return
   const order = { online: 0, active: 1, offline: 2 }
-  const list = [...people].sort((a, b) => order[a[1]] - order[b[1]] || a[0].localeCompare(b[0]))
+  const list = [...selected.people].sort((a, b) => order[a[1]] - order[b[1]] || a[0].localeCompare(b[0]))
   for (const [userId, status] of list) {
     const li = document.createElement('li')
     const name = document.createElement('span')
@@ -151,11 +171,11 @@ function renderPeople () {
   }
 }
 
-function setPerson (userId, status) {
+function setPerson (room, userId, status) {
   // a message proves activity but not presence: never downgrade "online" to "active"
-  if (status === 'active' && people.get(userId) === 'online') return
-  people.set(userId, status)
-  renderPeople()
+  if (status === 'active' && room.people.get(userId) === 'online') return
+  room.people.set(userId, status)
+  if (room === selected) renderPeople()
 }
 
 const CLOSE_REASONS = {
@@ -172,27 +192,39 @@ const CLOSE_REASONS = {
 function showStatus (state, text) {
   els.status.dataset.state = state
   els.status.textContent = text
-  const open = state === 'open'
-  els.text.disabled = !(open || state === 'reconnecting')
-  els.send.disabled = els.text.disabled
+  updateComposer()
+}
+
+// while reconnecting the client keeps what is sent and publishes it once the room is back
+function updateComposer () {
+  const state = els.status.dataset.state
+  const usable = (state === 'open' || state === 'reconnecting') && selected !== null && !selected.ended
+  els.text.disabled = !usable
+  els.send.disabled = !usable
+  els.leave.disabled = selected === null
+}
+
+function showOnline () {
+  if (!client || client.state !== 'open') return
+  let text = 'Online'
+  if (recovery.caughtUp) text = 'Online — caught up'
+  if (recovery.lost) text = 'Online — some messages were missed'
+  showStatus('open', text)
 }
 
 function onState (ev) {
+  // a socket that goes takes every room with it until the next `subscribed`
+  for (const room of rooms.values()) renderTab(room)
   const why = ev.code !== undefined ? ` (${ev.code} ${ev.reason || CLOSE_REASONS[ev.code] || ''})` : ''
   switch (ev.state) {
     case 'connecting':
       showStatus('connecting', 'Connecting…')
       break
-    case 'open': {
-      let text = 'Online'
-      if (ev.recovered === true) text = 'Online — caught up'
-      if (ev.recovered === false) text = 'Online — some messages were missed'
-      showStatus('open', text)
-      if (session) setPerson(session.userId, 'online')
-      if (ev.recovered === false) addSystem('Some messages were missed while offline (history no longer reaches back that far).')
-      logEvent(ev.recovered === undefined ? 'connected' : ev.recovered ? 'reconnected, caught up on missed messages' : 'reconnected, some messages lost')
+    case 'open':
+      recovery = { caughtUp: false, lost: false }
+      showOnline()
+      logEvent(ev.from === 'connecting' ? 'connected: one socket for every room' : 'reconnected; rejoining every room')
       break
-    }
     case 'reconnecting': {
       const secs = (ev.delay / 1000).toFixed(1)
       showStatus('reconnecting', `Reconnecting in ${secs} s (attempt ${ev.attempt})…`)
@@ -202,57 +234,191 @@ function onState (ev) {
     case 'closed':
       showStatus('closed', `Disconnected${why}`)
       logEvent(`closed${why}`)
-      els.text.disabled = true
-      els.send.disabled = true
       break
   }
 }
 
-// --- channel -------------------------------------------------------------------------
+// --- rooms ---------------------------------------------------------------------------
 
-function leave () {
-  for (const off of unsubscribe) off()
-  unsubscribe = []
-  if (client) client.close()
-  client = null
+function renderTab (room) {
+  room.count.textContent = room.unread > 0 ? String(room.unread) : ''
+  room.count.hidden = room.unread === 0
+  room.tab.setAttribute('aria-label', `${room.channel}${room.unread > 0 ? `, ${room.unread} unread` : ''}${room.ended ? ', left' : ''}`)
+  room.tab.dataset.state = room.ended ? 'ended' : room.sub.state
 }
 
-function join (channel) {
-  leave()
-  people.clear()
-  els.messages.replaceChildren()
+function select (room) {
+  selected = room ?? null
+  for (const r of rooms.values()) {
+    const on = r === selected
+    r.tab.setAttribute('aria-selected', String(on))
+    r.tab.tabIndex = on ? 0 : -1
+    r.panel.hidden = !on
+  }
+  els.channelName.textContent = selected ? selected.channel : '—'
+  document.title = selected ? `${selected.channel} — Gatecast demo` : 'Gatecast demo'
+  if (selected) {
+    selected.unread = 0
+    renderTab(selected)
+    scrollToEnd(selected.list)
+  }
+  renderPeople()
+  updateComposer()
+}
+
+function addRoom (sub) {
+  const old = rooms.get(sub.channel)
+  if (old && old.sub === sub) return old
+  // joined again after it ended: a fresh list for the new subscription
+  if (old) removeRoom(old)
+  const n = ++roomSeq
+  const tab = document.createElement('button')
+  tab.type = 'button'
+  tab.id = `room-tab-${n}`
+  tab.className = 'tab'
+  tab.dataset.room = sub.channel
+  tab.setAttribute('role', 'tab')
+  tab.setAttribute('aria-controls', `room-panel-${n}`)
+  const name = document.createElement('span')
+  name.textContent = sub.channel
+  const count = document.createElement('span')
+  count.className = 'unread'
+  count.hidden = true
+  tab.append(name, count)
+  const panel = document.createElement('div')
+  panel.id = `room-panel-${n}`
+  panel.className = 'room-panel'
+  panel.setAttribute('role', 'tabpanel')
+  panel.setAttribute('aria-labelledby', tab.id)
+  panel.hidden = true
+  const list = document.createElement('ol')
+  list.className = 'messages'
+  list.dataset.room = sub.channel
+  list.setAttribute('role', 'log')
+  list.setAttribute('aria-live', 'polite')
+  list.setAttribute('aria-relevant', 'additions')
+  list.tabIndex = 0
+  panel.append(list)
+  els.rooms.append(tab)
+  els.panels.append(panel)
+
+  const room = { channel: sub.channel, sub, tab, count, panel, list, people: new Map(), unread: 0, ended: false, joined: false, offs: [] }
+  rooms.set(sub.channel, room)
+  tab.addEventListener('click', () => select(room))
+  room.offs = [
+    sub.on('message', (m) => {
+      addMessage(room, m)
+      if (m.from !== null) setPerson(room, m.from, 'active')
+    }),
+    sub.on('presence', (p) => {
+      setPerson(room, p.userId, p.event === 'join' ? 'online' : 'offline')
+      logEvent(`${p.userId} ${p.event === 'join' ? 'joined' : 'left'} ${room.channel}`)
+    }),
+    sub.on('subscribed', (ev) => onSubscribed(room, ev)),
+    sub.on('unsubscribed', (ev) => onUnsubscribed(room, ev)),
+    sub.on('error', (e) => logEvent(`${room.channel}: ${e.code} ${e.message}`))
+  ]
+  renderTab(room)
+  if (selected === null) select(room)
+  return room
+}
+
+function onSubscribed (room, ev) {
+  renderTab(room)
+  if (session) setPerson(room, session.userId, 'online')
+  if (ev.recovered === true) recovery.caughtUp = true
+  if (ev.recovered === false) {
+    recovery.lost = true
+    addSystem(room, 'Some messages were missed while offline (history no longer reaches back that far).')
+  }
+  if (!room.joined) {
+    room.joined = true
+    if (ev.by === 'server') addSystem(room, 'The server added you to this room.')
+    logEvent(`${ev.by === 'server' ? 'added by the server to' : 'joined'} ${room.channel}`)
+  } else {
+    logEvent(`${room.channel}: ${ev.recovered === undefined ? 'rejoined' : ev.recovered ? 'rejoined, caught up on missed messages' : 'rejoined, some messages lost'}`)
+  }
+  showOnline()
+}
+
+const ENDED = {
+  server: 'The server removed you from this room.',
+  forbidden: 'Your access to this room was withdrawn.'
+}
+
+function onUnsubscribed (room, ev) {
+  if (ev.reason === 'client') {
+    logEvent(`left ${room.channel}`)
+    removeRoom(room)
+    return
+  }
+  if (ev.reason === 'closed') return
+  room.ended = true
+  renderTab(room)
+  const text = ENDED[ev.reason] ?? `Could not join this room: ${ev.error?.message ?? ev.reason}${ev.error ? ` (${ev.error.code})` : ''}.`
+  addSystem(room, text)
+  logEvent(`${room.channel}: ${text}`)
+  updateComposer()
+}
+
+function removeRoom (room) {
+  for (const off of room.offs) off()
+  room.tab.remove()
+  room.panel.remove()
+  rooms.delete(room.channel)
+  if (selected === room) select(rooms.values().next().value)
+}
+
+function joinRoom (channel) {
+  const known = rooms.get(channel)
+  if (known && !known.ended) {
+    select(known)
+    return
+  }
+  select(addRoom(client.subscribe(channel)))
+}
+
+// --- connection ----------------------------------------------------------------------
+
+function disconnect () {
+  for (const off of clientListeners) off()
+  clientListeners = []
+  if (client) client.close()
+  client = null
+  window.gatecastDemo.client = null
+  for (const room of [...rooms.values()]) removeRoom(room)
+  selected = null
   els.events.replaceChildren()
-  els.channelName.textContent = channel
-  document.title = `${channel} — Gatecast demo`
-  client = connect({ url: location.origin, channel, getToken })
+}
+
+function connectRooms () {
+  disconnect()
+  // no channel: the socket opens on /ws, and every room is a subscribe on it
+  client = connect({ url: location.origin, getToken })
   window.gatecastDemo.client = client
-  unsubscribe = [
+  clientListeners = [
     client.on('state', onState),
-    client.on('message', (m) => {
-      addMessage(m)
-      if (m.from !== null) setPerson(m.from, 'active')
-    }),
-    client.on('direct', (d) => addSystem(`Direct message${d.from ? ` from ${d.from}` : ''}: ${JSON.stringify(d.data)}`)),
-    client.on('presence', (p) => {
-      setPerson(p.userId, p.event === 'join' ? 'online' : 'offline')
-      logEvent(`${p.userId} ${p.event === 'join' ? 'joined' : 'left'}`)
-    }),
+    // a room the server API added: its 'subscribed' event follows and says so
+    client.on('subscription', addRoom),
+    client.on('direct', (d) => addSystem(selected, `Direct message${d.from ? ` from ${d.from}` : ''}: ${JSON.stringify(d.data)}`)),
     client.on('refreshed', () => logEvent('token refreshed')),
     client.on('error', (e) => logEvent(e.code === 'socket_error' ? 'connection attempt failed' : `error: ${e.code} ${e.message}`))
   ]
   onState({ state: client.state })
+  for (const channel of DEFAULT_ROOMS) addRoom(client.subscribe(channel))
+  select(rooms.get(DEFAULT_ROOMS[0]))
 }
 
 function signedIn () {
   els.loginPanel.hidden = true
   els.chatPanel.hidden = false
   els.whoami.textContent = session.userId
-  join(els.channel.value)
+  connectRooms()
   els.text.focus()
 }
 
 function signedOut (message) {
-  leave()
+  disconnect()
   session = null
   els.chatPanel.hidden = true
   els.loginPanel.hidden = false
@@ -296,17 +462,40 @@ els.channelForm.addEventListener('submit', (ev) => {
     els.channel.reportValidity()
     return
   }
-  join(els.channel.value)
+  if (!client) return
+  joinRoom(els.channel.value)
+  els.channel.value = ''
+})
+
+// arrow keys move between the room tabs (one tab stop for the whole list)
+els.rooms.addEventListener('keydown', (ev) => {
+  const list = [...rooms.values()]
+  const i = list.indexOf(selected)
+  if (i === -1) return
+  const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: list.length - 1 }[ev.key]
+  if (next === undefined) return
+  ev.preventDefault()
+  const room = list[(next + list.length) % list.length]
+  select(room)
+  room.tab.focus()
+})
+
+els.leave.addEventListener('click', () => {
+  const room = selected
+  if (!room) return
+  // an ended room only has its tab left to close
+  if (room.ended) removeRoom(room)
+  else room.sub.unsubscribe()
 })
 
 els.sendForm.addEventListener('submit', (ev) => {
   ev.preventDefault()
   const text = els.text.value.trim()
-  if (!text || !client) return
+  const room = selected
+  if (!text || !room || room.ended) return
   els.text.value = ''
-  // while reconnecting the client keeps the message and sends it once the socket is back
-  client.publish({ text }).catch((err) => {
-    addSystem(`Not sent (${err.code}): ${text}`)
+  room.sub.publish({ text }).catch((err) => {
+    addSystem(room, `Not sent (${err.code}): ${text}`)
   })
 })
 
@@ -320,6 +509,6 @@ els.logout.addEventListener('click', async () => {
   if (s) await postJson('/auth/logout', { refresh_token: s.refresh }, s.access).catch(() => {})
 })
 
-// for the console (and tests): window.gatecastDemo.client
-window.gatecastDemo = { client: null }
+// for the console (and tests): window.gatecastDemo.client, window.gatecastDemo.rooms
+window.gatecastDemo = { client: null, rooms }
 els.username.focus()

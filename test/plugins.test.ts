@@ -154,7 +154,7 @@ t.test('examples/host-app.js: host route, login through its verifyCredentials, a
 
   const hello = await api(base, 'GET', '/hello')
   t.equal(hello.status, 200)
-  t.same(hello.body, { hello: 'from the host app', sockets: 0 })
+  t.same(hello.body, { hello: 'from the host app', subscriptions: 0 })
 
   const wrong = await api(base, 'POST', '/auth/login', { body: { username: 'carol', password: 'wrong' } })
   t.equal(wrong.status, 401)
@@ -185,7 +185,7 @@ t.test('examples/host-app.js: host route, login through its verifyCredentials, a
   t.equal((await c2.nextOfType('ready')).channel, long)
 
   const after = await api(base, 'GET', '/hello')
-  t.same(after.body, { hello: 'from the host app', sockets: 2 }, 'the host route sees the gatecast decorator')
+  t.same(after.body, { hello: 'from the host app', subscriptions: 2 }, 'the host route sees the gatecast decorator')
   const noToken = await refused(`ws://127.0.0.1:${port}/ws/chat`)
   t.equal(noToken.status, 401)
   // the host's own Fastify logger logs requests, the ?token= upgrade included: path only

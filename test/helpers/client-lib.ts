@@ -1,10 +1,14 @@
 // Helpers for the client tests: the server-side sockets (read from the hub's
-// internals: tests only) and a recorder of what a client emitted.
+// internals: tests only), recorders of what a client and its subscriptions
+// emitted, and a WebSocket that keeps what the client sent.
 import type { FastifyInstance } from 'fastify'
 import type { Session } from '../../src/core/session.ts'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import type { WsTransport } from '../../src/transport/ws.ts'
-import type { ClientErrorEvent, Events, GatecastClient, MessageFrame, StateEvent } from '../../client/index.ts'
+import type {
+  ClientErrorEvent, ClientFrame, ErrorFrame, Events, GatecastClient, MessageFrame, PresenceFrame, StateEvent,
+  SubscribedEvent, Subscription, UnsubscribedEvent, WebSocketConstructor
+} from '../../client/index.ts'
 import { waitFor } from './wait.ts'
 
 /**
@@ -64,4 +68,44 @@ export function record (client: GatecastClient): Recorder {
   client.on('error', e => r.errors.push(e))
   client.on('refreshed', e => r.refreshed.push(e))
   return r
+}
+
+export interface SubRecorder {
+  messages: MessageFrame[]
+  presence: PresenceFrame[]
+  subscribed: SubscribedEvent[]
+  unsubscribed: UnsubscribedEvent[]
+  errors: ErrorFrame[]
+}
+
+/** Everything a subscription emitted, from now on. */
+export function recordSub (sub: Subscription): SubRecorder {
+  const r: SubRecorder = { messages: [], presence: [], subscribed: [], unsubscribed: [], errors: [] }
+  sub.on('message', m => r.messages.push(m))
+  sub.on('presence', p => r.presence.push(p))
+  sub.on('subscribed', e => r.subscribed.push(e))
+  sub.on('unsubscribed', e => r.unsubscribed.push(e))
+  sub.on('error', e => r.errors.push(e))
+  return r
+}
+
+/**
+ * The `ws` WebSocket, keeping every frame the client sends (parsed) and every URL
+ * it opens, so a test can see what a (re)subscribe or a reconnect asked for.
+ */
+export function spyingWebSocket (): { WebSocket: WebSocketConstructor, sent: ClientFrame[], urls: string[] } {
+  const sent: ClientFrame[] = []
+  const urls: string[] = []
+  class Spying extends WebSocket {
+    constructor (...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args)
+      urls.push(String(args[0]))
+      const send = this.send.bind(this)
+      this.send = ((data: string) => {
+        sent.push(JSON.parse(data) as ClientFrame)
+        send(data)
+      }) as typeof this.send
+    }
+  }
+  return { WebSocket: Spying, sent, urls }
 }
