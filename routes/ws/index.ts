@@ -97,10 +97,15 @@ export function upgradeRoute (app: FastifyInstance, url: string, plain?: (req: F
         app.metrics.stats.refused(e.statusCode ?? 500, e.code ?? 'internal')
         throw err
       }
-      req.admission = admission
       // the client may go before the upgrade completes: its socket slot must not stay taken.
-      // The guard holds the admission, not the request, which the open socket must let go of.
+      // Gone already (reset while admission awaited): no socket will come, nor a close event.
       const tcp = req.raw.socket
+      if (tcp.destroyed) {
+        app.gatecast.abandon(admission)
+        return
+      }
+      req.admission = admission
+      // The guard holds the admission, not the request, which the open socket must let go of.
       const guard = (): void => { app.gatecast.abandon(admission) }
       tcp.once('close', guard)
       guards.set(tcp, guard)

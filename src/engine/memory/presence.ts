@@ -1,12 +1,12 @@
-// In-process presence: subscription counts per channel and user, both ways,
-// and socket counts per user.
+// In-process presence: subscription counts per channel and user, and socket
+// counts per user. Only one direction is kept: each subscription costs one map
+// entry, and a user's channels (an API call, rare) are found by a scan.
 import type { PresenceManager } from '../presence.ts'
 import type { ChannelSummary, ConnectionRef, PresenceEntry, UserStatus } from '../types.ts'
 
 export class MemoryPresence implements PresenceManager {
-  // channel → user → connection count, and user → channel → count
+  // channel → user → subscription count
   readonly #byChannel = new Map<string, Map<string, number>>()
-  readonly #byUser = new Map<string, Map<string, number>>()
   readonly #sockets = new Map<string, number>()
 
   async reserveSocket (userId: string, max: number): Promise<boolean> {
@@ -28,13 +28,10 @@ export class MemoryPresence implements PresenceManager {
   }
 
   async addConnection (ref: ConnectionRef): Promise<{ joined: boolean }> {
-    const users = this.#byChannel.get(ref.channel) ?? new Map<string, number>()
-    this.#byChannel.set(ref.channel, users)
+    let users = this.#byChannel.get(ref.channel)
+    if (users === undefined) this.#byChannel.set(ref.channel, (users = new Map()))
     const n = (users.get(ref.userId) ?? 0) + 1
     users.set(ref.userId, n)
-    const chans = this.#byUser.get(ref.userId) ?? new Map<string, number>()
-    this.#byUser.set(ref.userId, chans)
-    chans.set(ref.channel, (chans.get(ref.channel) ?? 0) + 1)
     return { joined: n === 1 }
   }
 
@@ -47,13 +44,6 @@ export class MemoryPresence implements PresenceManager {
       if (users.size === 0) this.#byChannel.delete(ref.channel)
     } else {
       users.set(ref.userId, n - 1)
-    }
-    const chans = this.#byUser.get(ref.userId)
-    const c = chans?.get(ref.channel)
-    if (chans !== undefined && c !== undefined) {
-      if (c <= 1) chans.delete(ref.channel)
-      else chans.set(ref.channel, c - 1)
-      if (chans.size === 0) this.#byUser.delete(ref.userId)
     }
     return { left: n <= 1 }
   }
@@ -72,7 +62,8 @@ export class MemoryPresence implements PresenceManager {
   }
 
   async userStatus (userId: string): Promise<UserStatus> {
-    const chans = this.#byUser.get(userId)
-    return { connections: this.#sockets.get(userId) ?? 0, channels: chans === undefined ? [] : [...chans.keys()] }
+    const channels: string[] = []
+    for (const [channel, users] of this.#byChannel) if (users.has(userId)) channels.push(channel)
+    return { connections: this.#sockets.get(userId) ?? 0, channels }
   }
 }
