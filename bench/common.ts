@@ -25,12 +25,25 @@ export interface ServerOptions {
   logLevel?: string
 }
 
-export type ToServer = { type: 'gc' } | { type: 'stop' }
-export type FromServer = { type: 'listening', port: number } | { type: 'gc-done' }
+export type ToServer =
+  | { type: 'gc' }
+  | { type: 'stop' }
+  | { type: 'mem' }
+  | { type: 'profile-start', intervalUs: number }
+  | { type: 'profile-stop', file: string }
+export type FromServer =
+  | { type: 'listening', port: number }
+  | { type: 'gc-done' }
+  /** after two full GCs: V8's heap in use and the process RSS, bytes */
+  | { type: 'mem', heapUsed: number, rss: number }
+  | { type: 'profile-started' }
+  | { type: 'profile-done', file: string }
 
 /** The payload the load generator publishes; `t` is performance.now() in the load generator. */
 export interface BenchData {
   t: number
   /** message index (fan-out) */
   i?: number
+  /** filler that brings the payload to a chosen size (rooms-spread) */
+  s?: string
 }

@@ -25,10 +25,20 @@ export interface Target {
   nodes: NodeRef[]
   /** full GC in every node */
   gc: () => Promise<void>
+  /** heap in use and RSS of the first node after two full GCs, bytes */
+  mem: () => Promise<{ heapUsed: number, rss: number }>
+  /** profile the first node's CPU during each measured window (--profile-window) */
+  profile?: {
+    start: () => Promise<void>
+    stop: (scenario: ScenarioName) => Promise<void>
+  }
 }
 
 export interface Client {
-  publish: (data: BenchData) => void
+  /** without `channel`: the socket's path channel; with it, one the socket subscribed to */
+  publish: (data: BenchData, channel?: string) => void
+  /** resolves on the server's `subscribed` answer, rejects on an `error` answer or after a timeout */
+  subscribe: (channel: string) => Promise<void>
   close: () => void
 }
 
@@ -54,17 +64,41 @@ export function token (i: number): string {
 
 const CONNECT_TIMEOUT_MS = 20_000
 
-function connectWs (port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+interface Pending {
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
+function connectWs (port: number, channel: string | null, jwt: string, onData: OnData, health: Health): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/${encodeURIComponent(channel)}`, {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${channel === null ? '' : `/${encodeURIComponent(channel)}`}`, {
       headers: { authorization: `Bearer ${jwt}` },
       perMessageDeflate: false
     })
     let ready = false
     let closing = false
+    let nextRef = 0
+    // subscribes waiting for their answer, by ref
+    const pending = new Map<number, Pending>()
     const client: Client = {
-      publish: (data) => ws.send(JSON.stringify({ type: 'publish', data })),
+      publish: (data, ch) => ws.send(JSON.stringify(ch === undefined ? { type: 'publish', data } : { type: 'publish', channel: ch, data })),
+      subscribe: (ch) => new Promise<void>((resolve, reject) => {
+        const ref = ++nextRef
+        const timer = setTimeout(() => { pending.delete(ref); reject(new Error(`subscribe ${ch} timed out`)) }, CONNECT_TIMEOUT_MS)
+        pending.set(ref, { resolve, reject, timer })
+        ws.send(JSON.stringify({ type: 'subscribe', channel: ch, ref }))
+      }),
       close: () => { closing = true; ws.terminate() }
+    }
+    const answer = (ref: unknown, err?: Error): boolean => {
+      const p = typeof ref === 'number' ? pending.get(ref) : undefined
+      if (p === undefined) return false
+      pending.delete(ref as number)
+      clearTimeout(p.timer)
+      if (err === undefined) p.resolve()
+      else p.reject(err)
+      return true
     }
     const fail = (err: Error) => {
       if (ready) return
@@ -76,7 +110,7 @@ function connectWs (port: number, channel: string, jwt: string, onData: OnData, 
     }
     const timer = setTimeout(() => fail(new Error('connect timed out')), CONNECT_TIMEOUT_MS)
     ws.on('message', (buf: Buffer) => {
-      const frame = JSON.parse(buf.toString()) as { type: string, data?: BenchData, message?: string }
+      const frame = JSON.parse(buf.toString()) as { type: string, data?: BenchData, message?: string, code?: string, ref?: unknown }
       if (frame.type === 'message') {
         onData(frame.data as BenchData)
       } else if (!ready) {
@@ -84,9 +118,12 @@ function connectWs (port: number, channel: string, jwt: string, onData: OnData, 
         ready = true
         clearTimeout(timer)
         resolve(client)
+      } else if (frame.type === 'subscribed') {
+        answer(frame.ref)
       } else if (frame.type === 'error') {
         health.errorFrames++
-        health.firstError ??= `error frame: ${frame.message ?? ''}`
+        health.firstError ??= `error frame: ${frame.code ?? ''} ${frame.message ?? ''}`
+        answer(frame.ref, new Error(`subscribe refused: ${frame.code ?? ''} ${frame.message ?? ''}`))
       }
     })
     ws.on('unexpected-response', (req, res) => {
@@ -95,6 +132,7 @@ function connectWs (port: number, channel: string, jwt: string, onData: OnData, 
     })
     ws.on('error', (err) => fail(err))
     ws.on('close', (code) => {
+      for (const ref of [...pending.keys()]) answer(ref, new Error(`socket closed ${code}`))
       if (!ready) return fail(new Error(`closed ${code} before ready`))
       if (!closing) {
         health.dropped++
@@ -104,7 +142,7 @@ function connectWs (port: number, channel: string, jwt: string, onData: OnData, 
   })
 }
 
-function connectSocketIo (port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+function connectSocketIo (port: number, channel: string | null, jwt: string, onData: OnData, health: Health): Promise<Client> {
   return new Promise((resolve, reject) => {
     const socket = io(`http://127.0.0.1:${port}`, {
       transports: ['websocket'],
@@ -112,12 +150,23 @@ function connectSocketIo (port: number, channel: string, jwt: string, onData: On
       reconnection: false,
       timeout: CONNECT_TIMEOUT_MS,
       auth: { token: jwt },
-      query: { channel }
+      query: channel === null ? {} : { channel }
     })
     let ready = false
     let closing = false
     const client: Client = {
-      publish: (data) => { socket.emit('publish', data) },
+      publish: (data, ch) => {
+        if (ch === undefined) socket.emit('publish', data)
+        else socket.emit('publish', data, ch)
+      },
+      // the acknowledgement callback is Socket.IO's own request/answer
+      subscribe: (ch) => new Promise<void>((resolve, reject) => {
+        socket.timeout(CONNECT_TIMEOUT_MS).emit('subscribe', ch, (err: Error | null, answer?: { ok: boolean }) => {
+          if (err !== null) reject(new Error(`subscribe ${ch}: ${err.message}`))
+          else if (answer?.ok !== true) reject(new Error(`subscribe ${ch} refused`))
+          else resolve()
+        })
+      }),
       close: () => { closing = true; socket.disconnect() }
     }
     const fail = (err: Error) => {
@@ -147,7 +196,8 @@ function connectSocketIo (port: number, channel: string, jwt: string, onData: On
   })
 }
 
-export function connect (kind: ServerKind, port: number, channel: string, jwt: string, onData: OnData, health: Health): Promise<Client> {
+/** `channel` null: a socket on `/ws` (Socket.IO: no room) that joins channels with `subscribe`. */
+export function connect (kind: ServerKind, port: number, channel: string | null, jwt: string, onData: OnData, health: Health): Promise<Client> {
   return kind === 'socketio'
     ? connectSocketIo(port, channel, jwt, onData, health)
     : connectWs(port, channel, jwt, onData, health)
@@ -248,7 +298,7 @@ class Window {
 
 // --- results ----------------------------------------------------------------------
 
-export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'bursts' | 'idle' | 'cluster'
+export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'bursts' | 'idle' | 'cluster' | 'multi' | 'rooms-spread'
 
 export interface Result {
   scenario: ScenarioName
@@ -271,6 +321,10 @@ export interface Result {
   /** RSS added by the second half of the idle sockets, per socket: free heap left at the baseline cannot hide it */
   marginalRssKbPerConn: number | null
   baselineRssKb: number | null
+  /** multi: heap (after full GCs) added per extra subscription, KB */
+  heapKbPerSub: number | null
+  /** multi: RSS added per extra subscription, KB */
+  rssKbPerSub: number | null
   wallMs: number
   serverCores: number | null
   serverMainCores: number | null
@@ -317,6 +371,8 @@ function windowResult (target: Target, scenario: ScenarioName, w: WindowStats, o
     rssKbPerConn: null,
     marginalRssKbPerConn: null,
     baselineRssKb: null,
+    heapKbPerSub: null,
+    rssKbPerSub: null,
     wallMs: w.wallMs,
     serverCores: w.serverCores,
     serverMainCores: w.serverMainCores,
@@ -437,10 +493,12 @@ export async function fanout (target: Target, p: FanoutParams, scenario: Scenari
 
     phaseEnd = total
     phase = completion(Math.max(60_000, p.s * p.m / 10))
+    await target.profile?.start()
     const win = new Window(target.nodes)
     pump()
     await phase.promise
     const w = win.stop()
+    await target.profile?.stop(scenario)
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
     const r = windowResult(target, scenario, w, delivered, p.s * p.m, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
     r.limitedBy = limiter(w, `in-flight window ${p.w} (round trips)`)
@@ -448,6 +506,16 @@ export async function fanout (target: Target, p: FanoutParams, scenario: Scenari
   } finally {
     closeAll(clients)
   }
+}
+
+const TEXT = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. '
+
+/** Text that brings `{"t":<performance.now()>,"s":"…"}` to about `bytes` bytes of JSON. */
+export function fillerFor (bytes: number | undefined): string | undefined {
+  if (bytes === undefined || bytes <= 0) return undefined
+  const bare = JSON.stringify({ t: 123456.78901234567, s: '' }).length
+  const n = Math.max(0, Math.round(bytes) - bare)
+  return TEXT.repeat(Math.ceil(n / TEXT.length) + 1).slice(0, n)
 }
 
 export interface RoomsParams {
@@ -464,6 +532,8 @@ export interface RoomsParams {
    * consecutive publishes over the rooms, P makes a room's members publish together
    */
   together: number
+  /** approximate size of each publish's `data` as JSON, bytes (default: the timestamp alone) */
+  bytes?: number
 }
 
 /**
@@ -480,7 +550,7 @@ export function publishesDue (elapsedMs: number, rate: number, total: number, to
  * R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency.
  * Reported as `bursts` when run with together = P (each room's members publish back to back).
  */
-export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' | 'bursts' = 'rooms'): Promise<Result> {
+export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' | 'bursts' | 'rooms-spread' = 'rooms'): Promise<Result> {
   const health = newHealth()
   const members = p.r * p.p
   const totalRate = members * p.rate
@@ -527,6 +597,8 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
 
     measuring = true
     phase = completion(p.seconds * 1000 + 30_000)
+    const filler = fillerFor(p.bytes)
+    await target.profile?.start()
     const win = new Window(target.nodes)
     const t0 = performance.now()
     let sent = 0
@@ -534,7 +606,7 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
       const now = performance.now()
       const due = publishesDue(now - t0, totalRate, total, k)
       while (sent < due) {
-        clients[publisherOf(sent)].publish({ t: performance.now() })
+        clients[publisherOf(sent)].publish(filler === undefined ? { t: performance.now() } : { t: performance.now(), s: filler })
         sent++
       }
       if (sent >= total) {
@@ -546,10 +618,185 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
     tick()
     await phase.promise
     const w = win.stop()
+    await target.profile?.stop(scenario)
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
     const r = windowResult(target, scenario, w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
     if (!sentAll) r.complete = false
     r.limitedBy = limiter(w, 'latency', { rate: totalRate * p.p, achieved: delivered / (w.wallMs / 1000) })
+    return r
+  } finally {
+    clearInterval(ticker)
+    closeAll(clients)
+  }
+}
+
+export interface SpreadParams {
+  /** rooms */
+  r: number
+  /** members per room, each a publisher */
+  p: number
+  /** messages each member publishes */
+  msgs: number
+  /** publishes per second, all rooms together */
+  rate: number
+  /** approximate size of each message's `data` as JSON, bytes (a timestamp inside) */
+  bytes: number
+}
+
+/**
+ * Rooms with spread-out publishes (issue 15): the rooms scenario with every
+ * member publishing `msgs` messages of about `bytes` bytes, `rate` publishes
+ * per second in all, consecutive publishes going to different rooms.
+ */
+export function roomsSpread (target: Target, p: SpreadParams): Promise<Result> {
+  const members = p.r * p.p
+  return rooms(target, { r: p.r, p: p.p, rate: p.rate / members, seconds: p.msgs * members / p.rate, together: 1, bytes: p.bytes }, 'rooms-spread')
+}
+
+export interface MultiParams {
+  /** sockets */
+  n: number
+  /** channels each socket subscribes to */
+  k: number
+  /** channels in all */
+  c: number
+  /** publishes per second, all channels together */
+  rate: number
+  /** seconds of publishing */
+  seconds: number
+  /** ms to wait before each memory read */
+  settleMs: number
+}
+
+/**
+ * The K channels of socket i: i, i + C/K, i + 2·C/K … (mod C). Every channel
+ * gets N·K/C sockets when C divides N, and neighbouring sockets share few channels.
+ */
+export function channelsOf (i: number, k: number, c: number): number[] {
+  const step = Math.max(1, Math.floor(c / k))
+  return Array.from({ length: k }, (_, j) => (i + j * step) % c)
+}
+
+/** Runs `task(i)` for i < n with at most `concurrency` at once; returns how many failed (counted in `health`). */
+async function pool (n: number, concurrency: number, task: (i: number) => Promise<void>, health: Health): Promise<number> {
+  let next = 0
+  let failed = 0
+  const worker = async () => {
+    while (next < n) {
+      const i = next++
+      try {
+        await task(i)
+      } catch (err) {
+        failed++
+        health.firstError ??= (err as Error).message
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker))
+  return failed
+}
+
+/**
+ * One socket, many channels (issue 15): N sockets opened with no channel
+ * (`/ws`; Socket.IO: no room), each subscribing to K of C channels with
+ * `subscribe` frames (Socket.IO: `socket.join` behind an acknowledged event),
+ * each subscribe waiting for its answer. Memory: heap and RSS after full GCs
+ * with every socket on 1 channel, then on K; the difference per extra
+ * subscription. Then `rate` publishes per second for `seconds`, publish n to
+ * channel n mod C from one of that channel's members in turn; µs of server CPU
+ * per delivery and latency.
+ */
+export async function multi (target: Target, p: MultiParams): Promise<Result> {
+  const health = newHealth()
+  const port = target.nodes[0].port
+  const k = Math.max(1, Math.min(p.k, p.c))
+  const subs = Array.from({ length: p.n }, (_, i) => channelsOf(i, k, p.c))
+  const members: number[][] = Array.from({ length: p.c }, () => [])
+  for (const [i, chs] of subs.entries()) for (const ch of chs) members[ch].push(i)
+  const live = members.map((m, ch) => m.length > 0 ? ch : -1).filter(ch => ch >= 0)
+  const prefix = `multi-${randomBytes(3).toString('hex')}-`
+  const total = Math.max(1, Math.round(p.rate * p.seconds))
+  // publish n goes to the n-th channel that has members, from its members in turn
+  const channelOf = (n: number) => live[n % live.length]
+  const publisherOf = (n: number) => { const m = members[channelOf(n)]; return m[Math.floor(n / live.length) % m.length] }
+  let expected = 0
+  for (let n = 0; n < total; n++) expected += members[channelOf(n)].length
+  const warmExpected = live.reduce((sum, ch) => sum + members[ch].length, 0)
+
+  const lat = new Float64Array(expected)
+  let nLat = 0
+  let delivered = 0
+  let measuring = false
+  let warmDelivered = 0
+  let phase = completion(0)
+  let sentAll = false
+  const onData: OnData = (d) => {
+    if (!measuring) {
+      if (++warmDelivered === warmExpected) phase.done()
+      return
+    }
+    if (nLat < lat.length) lat[nLat++] = performance.now() - d.t
+    if (++delivered === expected) phase.done()
+  }
+  const settled = async () => {
+    await sleep(p.settleMs)
+    await target.gc()
+    await sleep(p.settleMs)
+    return await target.mem()
+  }
+  let clients: Client[] = []
+  let ticker: NodeJS.Timeout | undefined
+  try {
+    clients = await connectMany(p.n, 50, i => connect(target.kind, port, null, token(i), onData, health), health)
+    if (clients.length !== p.n) throw new Error(`multi: only ${clients.length} of ${p.n} sockets connected (${health.firstError ?? ''})`)
+    let refused = await pool(p.n, 50, i => clients[i].subscribe(`${prefix}${subs[i][0]}`), health)
+    const one = await settled()
+    // each socket's remaining K-1 in order, one answer awaited before the next
+    refused += await pool(p.n, 50, async (i) => {
+      for (let j = 1; j < k; j++) await clients[i].subscribe(`${prefix}${subs[i][j]}`)
+    }, health)
+    const all = await settled()
+    const extra = p.n * (k - 1)
+    if (refused > 0) throw new Error(`multi: ${refused} sockets' subscribes failed (${health.firstError ?? ''})`)
+
+    // warm-up: one message per channel, outside the window
+    phase = completion(30_000)
+    for (const ch of live) clients[members[ch][0]].publish({ t: performance.now() }, `${prefix}${ch}`)
+    await phase.promise
+    await sleep(200)
+    await target.gc()
+
+    measuring = true
+    phase = completion(p.seconds * 1000 + 30_000)
+    await target.profile?.start()
+    const win = new Window(target.nodes)
+    const t0 = performance.now()
+    let sent = 0
+    const tick = () => {
+      const due = publishesDue(performance.now() - t0, p.rate, total, 1)
+      while (sent < due) {
+        clients[publisherOf(sent)].publish({ t: performance.now() }, `${prefix}${channelOf(sent)}`)
+        sent++
+      }
+      if (sent >= total) {
+        clearInterval(ticker)
+        sentAll = true
+      }
+    }
+    ticker = setInterval(tick, 5)
+    tick()
+    await phase.promise
+    const w = win.stop()
+    await target.profile?.stop('multi')
+    const [p50, p99] = percentiles(lat, nLat, [50, 99])
+    const r = windowResult(target, 'multi', w, delivered, expected, 'delivery', health, {
+      p50Ms: p50,
+      p99Ms: p99,
+      heapKbPerSub: extra > 0 ? (all.heapUsed - one.heapUsed) / 1024 / extra : null,
+      rssKbPerSub: extra > 0 ? (all.rss - one.rss) / 1024 / extra : null
+    })
+    if (!sentAll) r.complete = false
+    r.limitedBy = limiter(w, 'latency', { rate: expected / p.seconds, achieved: delivered / (w.wallMs / 1000) })
     return r
   } finally {
     clearInterval(ticker)
@@ -605,6 +852,8 @@ export async function idle (target: Target, p: IdleParams): Promise<Result> {
       rssKbPerConn: clients.length > 0 ? (rss - baseline) / clients.length : null,
       marginalRssKbPerConn: secondHalf > 0 ? (rss - rssHalf) / secondHalf : null,
       baselineRssKb: baseline,
+      heapKbPerSub: null,
+      rssKbPerSub: null,
       wallMs,
       serverCores: null,
       serverMainCores: null,

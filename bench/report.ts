@@ -15,6 +15,8 @@ export interface Summary {
   rssKbPerConn: number | null
   marginalRssKbPerConn: number | null
   baselineRssKb: number | null
+  heapKbPerSub: number | null
+  rssKbPerSub: number | null
   throughput: number | null
   limitedBy: string
   /** cores used by other processes of the machine during the windows (median) */
@@ -60,6 +62,8 @@ export function summarize (results: Result[]): Summary[] {
       rssKbPerConn: med(rs, r => r.rssKbPerConn),
       marginalRssKbPerConn: med(rs, r => r.marginalRssKbPerConn),
       baselineRssKb: med(rs, r => r.baselineRssKb),
+      heapKbPerSub: med(rs, r => r.heapKbPerSub),
+      rssKbPerSub: med(rs, r => r.rssKbPerSub),
       throughput,
       limitedBy: nearest.limitedBy,
       otherCores: med(rs, r => r.otherCores),
@@ -104,9 +108,9 @@ function table (head: string[], rows: string[][]): string {
   ].join('\n')
 }
 
-export interface ScenarioTitles { handshake: string, fanout: string, rooms: string, bursts: string, idle: string, cluster: string }
+export type ScenarioTitles = Record<ScenarioName, string>
 
-const ORDER: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster']
+const ORDER: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster', 'multi', 'rooms-spread']
 
 /** Issue 6's targets for Gatecast, as ratios to bare ws (must / goal). */
 const TARGETS: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary) => number | null, target: string }> = [
@@ -123,23 +127,53 @@ const TARGETS: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary)
   { label: 'idle: RSS per connection', scenario: 'idle', pick: s => s.rssKbPerConn, target: '≤ 1.0 (stretch 0.8)' }
 ]
 
+/**
+ * Issue 15's targets (one socket, many channels; rooms with spread-out
+ * publishes): ratios to bare ws, and Gatecast against Socket.IO where the
+ * target names it.
+ */
+const TARGETS_15: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary) => number | null, target: string }> = [
+  { label: 'multi: CPU per delivery', scenario: 'multi', pick: s => s.cpuUsPerOp, target: '≤ 0.8, and below socketio' },
+  { label: 'multi: p50 latency', scenario: 'multi', pick: s => s.p50Ms, target: '' },
+  { label: 'multi: p99 latency', scenario: 'multi', pick: s => s.p99Ms, target: '≤ 0.5' },
+  { label: 'multi: heap KB per extra subscription', scenario: 'multi', pick: s => s.heapKbPerSub, target: 'below socketio' },
+  { label: 'multi: RSS KB per extra subscription', scenario: 'multi', pick: s => s.rssKbPerSub, target: '(below socketio)' },
+  { label: 'rooms-spread: CPU per delivery', scenario: 'rooms-spread', pick: s => s.cpuUsPerOp, target: '≤ 0.85' },
+  { label: 'rooms-spread: p50 latency', scenario: 'rooms-spread', pick: s => s.p50Ms, target: '' },
+  { label: 'rooms-spread: p99 latency', scenario: 'rooms-spread', pick: s => s.p99Ms, target: '' }
+]
+
+function ratioTable (summaries: Summary[], others: string[], targets: typeof TARGETS, head: string): string[] {
+  const rows: string[][] = []
+  const vsSocketIo = others.includes('gatecast') && others.includes('socketio')
+  for (const t of targets) {
+    const base = summaries.find(s => s.scenario === t.scenario && s.kind === 'ws')
+    if (base === undefined) continue
+    const of = (server: string) => summaries.find(x => x.scenario === t.scenario && x.server === server)
+    const row = [t.label, ...others.map(o => {
+      const s = of(o)
+      return s === undefined ? '–' : times(ratio(t.pick(s), t.pick(base)))
+    })]
+    if (vsSocketIo) {
+      const g = of('gatecast')
+      const io = of('socketio')
+      row.push(g === undefined || io === undefined ? '–' : times(ratio(t.pick(g), t.pick(io))))
+    }
+    rows.push([...row, t.target])
+  }
+  if (rows.length === 0) return []
+  return [table(['metric', ...others, ...(vsSocketIo ? ['gatecast ÷ socketio'] : []), head], rows), '']
+}
+
 export function markdown (summaries: Summary[], titles: ScenarioTitles): string {
   const out: string[] = []
   const others = [...new Set(summaries.filter(s => s.kind !== 'ws' && s.scenario !== 'cluster').map(s => s.server))]
   const hasWs = summaries.some(s => s.kind === 'ws')
 
   if (hasWs && others.length > 0) {
-    out.push('### Ratios to bare ws (medians of the rounds; lower is better)', '')
-    const rows: string[][] = []
-    for (const t of TARGETS) {
-      const base = summaries.find(s => s.scenario === t.scenario && s.kind === 'ws')
-      if (base === undefined) continue
-      rows.push([t.label, ...others.map(o => {
-        const s = summaries.find(x => x.scenario === t.scenario && x.server === o)
-        return s === undefined ? '–' : times(ratio(t.pick(s), t.pick(base)))
-      }), t.target])
-    }
-    out.push(table(['metric', ...others, 'issue 6 target (gatecast)'], rows), '')
+    const six = ratioTable(summaries, others, TARGETS, 'issue 6 target (gatecast)')
+    const fifteen = ratioTable(summaries, others, TARGETS_15, 'issue 15 target (gatecast)')
+    if (six.length + fifteen.length > 0) out.push('### Ratios to bare ws (medians of the rounds; lower is better)', '', ...six, ...fifteen)
   }
 
   for (const scenario of ORDER) {
@@ -151,6 +185,11 @@ export function markdown (summaries: Summary[], titles: ScenarioTitles): string 
       out.push(table(['server', 'RSS KB/conn', '× ws', 'marginal KB/conn (2nd half)', '× ws', 'baseline RSS MB'], rows.map(s => [
         s.server, num(s.rssKbPerConn), r(s, x => x.rssKbPerConn), num(s.marginalRssKbPerConn), r(s, x => x.marginalRssKbPerConn),
         num(s.baselineRssKb === null ? null : s.baselineRssKb / 1024)
+      ])))
+    } else if (scenario === 'multi') {
+      out.push(table(['server', 'CPU µs/delivery', '× ws', 'writes/delivery', 'p50 ms', '× ws', 'p99 ms', '× ws', 'heap KB/extra sub', '× ws', 'RSS KB/extra sub', 'deliveries/s', 'limited by'], rows.map(s => [
+        s.server, num(s.cpuUsPerOp), r(s, x => x.cpuUsPerOp), num(s.writesPerOp), num(s.p50Ms), r(s, x => x.p50Ms), num(s.p99Ms), r(s, x => x.p99Ms),
+        num(s.heapKbPerSub), r(s, x => x.heapKbPerSub), num(s.rssKbPerSub), rate(s.throughput), s.limitedBy
       ])))
     } else if (scenario === 'handshake') {
       out.push(table(['server', 'CPU µs/conn', '× ws', 'connect p50 ms', '× ws', 'connect p99 ms', '× ws', 'conn/s', 'limited by'], rows.map(s => [

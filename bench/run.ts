@@ -5,19 +5,22 @@
 //
 //   npm run bench                       full run (≈ 10 min on 2 cores)
 //   npm run bench -- --quick            under a minute
+//   npm run bench -- --scenarios multi,rooms-spread   issue 15's two (opt-in)
 //   npm run bench -- --help             every flag
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, release, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { DEFAULT_SERVERS, SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
 import {
-  fanout, handshake, idle, rooms,
-  type FanoutParams, type HandshakeParams, type IdleParams, type Result, type RoomsParams, type ScenarioName, type Target
+  fanout, handshake, idle, multi, rooms, roomsSpread,
+  type FanoutParams, type HandshakeParams, type IdleParams, type MultiParams, type Result, type RoomsParams, type ScenarioName,
+  type SpreadParams, type Target
 } from './load.ts'
+import { profileMarkdown, summarizeProfiles, type CpuProfile } from './profile.ts'
 import { markdown, summarize, type ScenarioTitles, type Summary } from './report.ts'
 import { readMachineBusyUs } from './proc.ts'
 import { killAll, spawnServer, type ServerNode } from './spawn.ts'
@@ -28,6 +31,8 @@ export interface Sizes {
   fanout: FanoutParams
   rooms: RoomsParams
   idle: IdleParams
+  multi: MultiParams
+  'rooms-spread': SpreadParams
   rounds: number
 }
 
@@ -38,6 +43,8 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
     fanout: { s: 500, m: 600, w: 16 },
     rooms: { r: 50, p: 10, rate: 4, seconds: 6, together: 1 },
     idle: { n: 4000, settleMs: 400 },
+    multi: { n: 1000, k: 10, c: 100, rate: 300, seconds: 5, settleMs: 400 },
+    'rooms-spread': { r: 100, p: 10, msgs: 5, rate: 2000, bytes: 100 },
     rounds: 3
   },
   quick: {
@@ -45,6 +52,8 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
     fanout: { s: 100, m: 400, w: 16 },
     rooms: { r: 20, p: 5, rate: 10, seconds: 2, together: 1 },
     idle: { n: 1000, settleMs: 300 },
+    multi: { n: 300, k: 5, c: 30, rate: 150, seconds: 2, settleMs: 300 },
+    'rooms-spread': { r: 30, p: 5, msgs: 4, rate: 600, bytes: 100 },
     rounds: 1
   },
   tiny: {
@@ -52,11 +61,19 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
     fanout: { s: 10, m: 30, w: 4 },
     rooms: { r: 3, p: 3, rate: 10, seconds: 0.5, together: 1 },
     idle: { n: 700, settleMs: 100 },
+    multi: { n: 12, k: 3, c: 6, rate: 60, seconds: 0.25, settleMs: 50 },
+    'rooms-spread': { r: 3, p: 3, msgs: 2, rate: 80, bytes: 100 },
     rounds: 1
   }
 }
 
-const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster']
+const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster', 'multi', 'rooms-spread']
+/** what runs without --scenarios; issue 15's multi and rooms-spread are opt-in */
+const DEFAULT_SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster']
+/** servers a scenario cannot run against: the multi scenario needs a `/ws` route without a channel */
+const UNSUPPORTED: Partial<Record<ScenarioName, readonly ServerKind[]>> = { multi: ['fastify', 'direct'] }
+/** V8's sampling interval for --profile-window, µs */
+const PROFILE_INTERVAL_US = 100
 
 const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [flags])
 
@@ -67,9 +84,13 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
                           fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else;
                           wscork is bare ws with each frame built once and sockets corked per turn;
                           direct is Gatecast with its upgrades answered outside Fastify's router)
-  --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster (default all; cluster needs --redis;
-                          bursts is rooms with each room's P members publishing back to back)
-  --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 (repeatable)
+  --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster,multi,rooms-spread
+                          (default all but multi and rooms-spread; cluster needs --redis;
+                          bursts is rooms with each room's P members publishing back to back;
+                          multi: N sockets each subscribed with frames to K of C channels (not fastify, direct);
+                          rooms-spread: R rooms × P members, each publishing MSGS messages of ≈ BYTES bytes,
+                          RATE publishes/s in all, spread over the rooms)
+  --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 --set multi.k=20 (repeatable)
   --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
   --redis-url URL         the same with this URL
   --json FILE             write every measurement and the summary as JSON
@@ -77,6 +98,10 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
                           (default 10; 0 with --quick and --tiny)
   --reuse-servers         one server process per server and round for all scenarios (default with --tiny)
   --cpu-prof DIR          write a V8 CPU profile of each server process into DIR/<server>/
+  --profile-window DIR    profile each server during each measured window only (fanout, rooms, bursts, multi,
+                          rooms-spread; ${PROFILE_INTERVAL_US} µs sampling) into DIR/<server>-<scenario>-r<round>.cpuprofile, and
+                          append a summary per server and scenario (self time by step and by function) to the report;
+                          the sampling costs CPU: do not take ratios from a profiled run
   --gatecast-log LEVEL    Gatecast's pino level (default warn)
   --help
 `
@@ -87,6 +112,8 @@ export interface RunOptions {
   scenarios: ScenarioName[]
   redisUrl?: string
   cpuProfDir?: string
+  /** profile every measured window of every server into this directory */
+  profileDir?: string
   gatecastLog?: string
   /** before each server starts, wait up to this many seconds for other processes to leave the CPUs */
   quietWaitS?: number
@@ -109,7 +136,9 @@ function titles (z: Sizes): ScenarioTitles {
     rooms: `Rooms — ${z.rooms.r} channels × ${z.rooms.p} members, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s${z.rooms.together > 1 ? `, ${z.rooms.together} publishes of one room back to back` : ''}`,
     bursts: `Rooms in bursts — the same, each room's ${z.rooms.p} members publishing back to back`,
     idle: `Idle memory — ${z.idle.n} idle sockets`,
-    cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes'
+    cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes',
+    multi: `One socket, many channels — ${z.multi.n} sockets, each subscribed with frames to ${z.multi.k} of ${z.multi.c} channels; ${z.multi.rate} publishes/s over the channels for ${z.multi.seconds} s`,
+    'rooms-spread': `Rooms, spread-out publishes — ${z['rooms-spread'].r} rooms × ${z['rooms-spread'].p} members, each publishing ${z['rooms-spread'].msgs} messages of ≈ ${z['rooms-spread'].bytes} B, ${z['rooms-spread'].rate} publishes/s in all`
   }
 }
 
@@ -198,16 +227,24 @@ function startNodes (job: Job, o: RunOptions, redisPrefix: string | undefined): 
 }
 
 /** Starts the nodes of one job (or takes them started), runs its scenarios one after the other, stops them (always). */
-async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: string | undefined, done: (r: Result, ms: number) => void, started?: Promise<ServerNode[]>): Promise<Result[]> {
+async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: string | undefined, done: (r: Result, ms: number) => void, started: Promise<ServerNode[]> | undefined, round: number): Promise<Result[]> {
   let nodes: ServerNode[] = []
   try {
     nodes = await (started ?? startNodes(job, o, redisPrefix))
     if (started === undefined) await sleep(300)
+    const profileDir = o.profileDir
     const target: Target = {
       kind: job.kind,
       label: job.label,
       nodes: nodes.map(n => ({ pid: n.pid, port: n.port })),
-      gc: async () => { await Promise.all(nodes.map(n => n.gc())) }
+      gc: async () => { await Promise.all(nodes.map(n => n.gc())) },
+      mem: () => nodes[0].mem(),
+      profile: profileDir === undefined
+        ? undefined
+        : {
+            start: () => nodes[0].profileStart(PROFILE_INTERVAL_US),
+            stop: (scenario) => nodes[0].profileStop(profileFile(profileDir, job.label, scenario, round))
+          }
     }
     const results: Result[] = []
     let t0 = Date.now()
@@ -224,11 +261,16 @@ async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: str
   }
 }
 
+function profileFile (dir: string, label: string, scenario: ScenarioName, round: number): string {
+  return `${dir}/${label.replace(/[^\w.-]+/g, '_')}-${scenario}-r${round}.cpuprofile`
+}
+
 function describe (r: Result): string {
   const parts: string[] = []
   if (r.cpuUsPerOp !== null) parts.push(`${r.cpuUsPerOp.toFixed(2)} µs/${r.opUnit}`)
   if (r.writesPerOp !== null && r.opUnit === 'delivery') parts.push(`${r.writesPerOp.toFixed(2)} writes/delivery`)
   if (r.rssKbPerConn !== null) parts.push(`${r.rssKbPerConn.toFixed(2)} KB/conn`)
+  if (r.heapKbPerSub !== null) parts.push(`heap ${r.heapKbPerSub.toFixed(3)} KB/extra sub`)
   if (r.p50Ms !== null && r.p99Ms !== null) parts.push(`p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms`)
   if (!r.complete) parts.push(`INCOMPLETE ${r.ops}/${r.expectedOps}${r.health.firstError !== undefined ? ` (${r.health.firstError})` : ''}`)
   return parts.join(', ')
@@ -251,8 +293,16 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     fanout: t => fanout(t, z.fanout),
     rooms: t => rooms(t, z.rooms),
     bursts: t => rooms(t, { ...z.rooms, together: z.rooms.p }, 'bursts'),
-    idle: t => idle(t, z.idle)
+    idle: t => idle(t, z.idle),
+    multi: t => multi(t, z.multi),
+    'rooms-spread': t => roomsSpread(t, z['rooms-spread'])
   }
+  const supports = (kind: ServerKind, s: ScenarioName) => !(UNSUPPORTED[s]?.includes(kind) ?? false)
+  for (const s of o.scenarios) {
+    const skipped = o.servers.filter(kind => !supports(kind, s))
+    if (skipped.length > 0) log(`  ${s}: not run against ${skipped.join(', ')} (no /ws route without a channel)`)
+  }
+  if (o.profileDir !== undefined) mkdirSync(o.profileDir, { recursive: true })
   const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct' }
 
   try {
@@ -262,10 +312,13 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
       const single = o.scenarios.filter((s): s is Exclude<ScenarioName, 'cluster'> => s !== 'cluster')
       if (o.reuseServers === true) {
         const ordered = [...single.filter(s => s === 'idle'), ...single.filter(s => s !== 'idle')]
-        for (const kind of o.servers) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: ordered.map(s => runners[s]) })
+        for (const kind of o.servers) {
+          const runs = ordered.filter(s => supports(kind, s)).map(s => runners[s])
+          if (runs.length > 0) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs })
+        }
       } else {
         for (const scenario of single) {
-          for (const kind of o.servers) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: [runners[scenario]] })
+          for (const kind of o.servers.filter(k => supports(k, scenario))) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: [runners[scenario]] })
         }
       }
       if (o.scenarios.includes('cluster') && o.redisUrl !== undefined && o.servers.includes('gatecast')) {
@@ -292,7 +345,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
         }
         results.push(...await runJob(job, runs, o, prefix, (r, ms) => {
           log(`[round ${round}/${z.rounds}] ${r.scenario.padEnd(9)} ${job.label.padEnd(18)} ${describe(r)}  (${(ms / 1000).toFixed(1)} s)`)
-        }, started[i]))
+        }, started[i], round))
         await sleep(200)
       }
     }
@@ -301,6 +354,24 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
   }
 
   const summaries = summarize(results)
+  let profiles = ''
+  if (o.profileDir !== undefined) {
+    const dir = o.profileDir
+    const parts: string[] = [`### CPU profiles of the measured windows (${PROFILE_INTERVAL_US} µs sampling, the server's main thread; files in ${dir})`, '']
+    for (const scenario of o.scenarios) {
+      for (const kind of o.servers) {
+        const files = Array.from({ length: z.rounds }, (_, i) => profileFile(dir, labels[kind], scenario, i + 1))
+        const loaded: CpuProfile[] = []
+        for (const f of files) {
+          try {
+            loaded.push(JSON.parse(readFileSync(f, 'utf8')) as CpuProfile)
+          } catch {}
+        }
+        if (loaded.length > 0) parts.push(profileMarkdown(`${labels[kind]} — ${scenario}`, summarizeProfiles(loaded, 20)))
+      }
+    }
+    profiles = parts.join('\n')
+  }
   const meta = {
     date: new Date().toISOString(),
     machine: machine(),
@@ -310,7 +381,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     redis: o.redisUrl !== undefined,
     durationS: Math.round((Date.now() - started) / 1000)
   }
-  return { meta, results, summaries, markdown: markdown(summaries, titles(z)) }
+  return { meta, results, summaries, markdown: markdown(summaries, titles(z)) + (profiles === '' ? '' : `\n${profiles}`) }
 }
 
 function list<T extends string> (value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
@@ -337,6 +408,7 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
       'redis-url': { type: 'string' },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'profile-window': { type: 'string' },
       'gatecast-log': { type: 'string' },
       'reuse-servers': { type: 'boolean' },
       'quiet-wait': { type: 'string' },
@@ -353,7 +425,7 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
     sizes.rounds = n
   }
   for (const s of values.set ?? []) {
-    const m = /^(handshake|fanout|rooms|idle)\.(\w+)=([\d.]+)$/.exec(s)
+    const m = /^(handshake|fanout|rooms|idle|multi|rooms-spread)\.(\w+)=([\d.]+)$/.exec(s)
     const group = m === null ? undefined : sizes[m[1] as 'handshake'] as unknown as Record<string, number>
     if (m === null || group === undefined || !(m[2] in group) || !(Number(m[3]) > 0)) {
       throw new Error(`--set ${s}: expected SCENARIO.KEY=NUMBER with a key of ${JSON.stringify(preset)}`)
@@ -362,7 +434,7 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
   }
   if (values['quiet-wait'] !== undefined && !(Number(values['quiet-wait']) >= 0)) throw new Error('--quiet-wait takes a number of seconds')
   const redisUrl = values['redis-url'] ?? (values.redis === true ? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' : undefined)
-  const scenarios = list(values.scenarios, SCENARIOS, 'scenario') ?? SCENARIOS
+  const scenarios = list(values.scenarios, SCENARIOS, 'scenario') ?? DEFAULT_SCENARIOS
   if (scenarios.includes('cluster') && values.scenarios !== undefined && redisUrl === undefined) throw new Error('the cluster scenario needs --redis')
   return {
     sizes,
@@ -370,6 +442,7 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
     scenarios,
     redisUrl,
     cpuProfDir: values['cpu-prof'],
+    profileDir: values['profile-window'],
     gatecastLog: values['gatecast-log'],
     reuseServers: values['reuse-servers'] ?? presetName === 'tiny',
     quietWaitS: values['quiet-wait'] !== undefined ? Number(values['quiet-wait']) : { full: 10, quick: 0, tiny: 0 }[presetName],
@@ -402,7 +475,12 @@ async function main (): Promise<void> {
   // bounded in time whatever happens: a stuck scenario cannot keep the machine busy
   const z = cli.sizes
   const roundBudgetS = { tiny: 60, quick: 120, full: 400 }[cli.preset]
-  const limitS = 60 + z.rounds * roundBudgetS * Math.max(1, (z.fanout.s * z.fanout.m) / 500_000, z.idle.n / 5000)
+  const servers = cli.servers.length
+  // issue 15's scenarios come on top: connects, subscribes and memory reads, then the window
+  const multiS = cli.scenarios.includes('multi') ? servers * (30 + z.multi.seconds + z.multi.n * z.multi.k / 500 + z.multi.settleMs / 250) : 0
+  const sp = z['rooms-spread']
+  const spreadS = cli.scenarios.includes('rooms-spread') ? servers * (30 + sp.r * sp.p / 100 + sp.r * sp.p * sp.msgs / sp.rate) : 0
+  const limitS = 60 + z.rounds * (roundBudgetS * Math.max(1, (z.fanout.s * z.fanout.m) / 500_000, z.idle.n / 5000) + multiS + spreadS)
   setTimeout(() => {
     process.stderr.write(`bench: still running after ${Math.round(limitS)} s; giving up\n`)
     killAll()

@@ -44,10 +44,10 @@ export class ServerNode {
     this.pid = child.pid
   }
 
-  #request (msg: ToServer, answer: FromServer['type'], timeoutMs: number): Promise<void> {
+  #request<T extends FromServer['type']> (msg: ToServer, answer: T, timeoutMs: number): Promise<Extract<FromServer, { type: T }>> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { cleanup(); reject(new Error(`${this.kind} server did not answer ${msg.type}`)) }, timeoutMs)
-      const onMessage = (m: FromServer) => { if (m.type === answer) { cleanup(); resolve() } }
+      const onMessage = (m: FromServer) => { if (m.type === answer) { cleanup(); resolve(m as Extract<FromServer, { type: T }>) } }
       const onExit = () => { cleanup(); reject(new Error(`${this.kind} server exited`)) }
       const cleanup = () => {
         clearTimeout(timer)
@@ -61,8 +61,24 @@ export class ServerNode {
   }
 
   /** Two full collections in the server (it runs with --expose-gc). */
-  gc (): Promise<void> {
-    return this.#request({ type: 'gc' }, 'gc-done', 10_000)
+  async gc (): Promise<void> {
+    await this.#request({ type: 'gc' }, 'gc-done', 10_000)
+  }
+
+  /** Heap in use and RSS of the server after two full collections, bytes. */
+  async mem (): Promise<{ heapUsed: number, rss: number }> {
+    const m = await this.#request({ type: 'mem' }, 'mem', 10_000)
+    return { heapUsed: m.heapUsed, rss: m.rss }
+  }
+
+  /** Starts V8's sampling profiler in the server (one window's profile). */
+  async profileStart (intervalUs: number): Promise<void> {
+    await this.#request({ type: 'profile-start', intervalUs }, 'profile-started', 10_000)
+  }
+
+  /** Stops it and has the server write the profile (a .cpuprofile, as Chrome DevTools reads it) to `file`. */
+  async profileStop (file: string): Promise<void> {
+    await this.#request({ type: 'profile-stop', file }, 'profile-done', 60_000)
   }
 
   /** Asks the server to exit (a --cpu-prof profile is written then), SIGKILL after 10 s. */

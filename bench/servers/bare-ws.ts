@@ -4,13 +4,15 @@
 // per channel, and each publish is serialised once and sent to every socket
 // of the channel. Same frames as Gatecast: `ready` first, then `message`
 // frames with an id. Written the way a user of `ws` would write it.
+// `/ws/<channel>` opens a socket on one channel; `/ws` one that joins channels
+// with `subscribe` frames (the multi scenario).
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
 import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
 import { portOf, refuseUpgrade, runServer } from './harness.ts'
-import { corkedBroadcast, joinRoom, sendEach, type Room } from './rooms.ts'
+import { attachMulti, corkedBroadcast, joinRoom, sendEach, type Room } from './rooms.ts'
 
 runServer(async (opts) => {
   const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
@@ -25,9 +27,11 @@ runServer(async (opts) => {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
-    const m = /^\/ws\/([^/?]+)/.exec(req.url ?? '')
+    const url = req.url ?? ''
+    const multi = url === '/ws' || url.startsWith('/ws?')
+    const m = /^\/ws\/([^/?]+)/.exec(url)
     const channel = m === null ? '' : decodeURIComponent(m[1])
-    if (!CHANNEL_RE.test(channel)) return refuseUpgrade(socket, 400, 'bad_channel', 'invalid channel name')
+    if (!multi && !CHANNEL_RE.test(channel)) return refuseUpgrade(socket, 400, 'bad_channel', 'invalid channel name')
     const auth = req.headers.authorization
     if (auth === undefined || !auth.startsWith('Bearer ')) return refuseUpgrade(socket, 401, 'token_missing', 'missing token')
     let userId: string
@@ -41,7 +45,10 @@ runServer(async (opts) => {
       return refuseUpgrade(socket, 401, 'token_invalid', 'invalid token')
     }
 
-    wss.handleUpgrade(req, socket, head, (ws) => { joinRoom(rooms, channel, ws, userId, exp, broadcast) })
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (multi) attachMulti(rooms, ws, userId, exp, broadcast)
+      else joinRoom(rooms, channel, ws, userId, exp, broadcast)
+    })
   })
 
   await new Promise<void>((resolve, reject) => {

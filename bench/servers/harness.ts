@@ -1,8 +1,14 @@
 // The part every benchmark server process shares: read its options, listen on
 // 127.0.0.1, tell the orchestrator the port over IPC, answer `gc` (the
-// process runs with --expose-gc, so idle RSS is read after a full collection)
-// and exit on `stop` or as soon as the orchestrator goes away.
+// process runs with --expose-gc, so idle RSS is read after a full collection),
+// `mem` (heap in use after a full collection: RSS moves in pages and by what
+// the allocator keeps, too coarse for a few hundred bytes per subscription),
+// start and stop a CPU profile around one measured window (`--cpu-prof` would
+// profile the connects and warm-up too) and exit on `stop` or as soon as the
+// orchestrator goes away.
+import { writeFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { Duplex } from 'node:stream'
 import type { FromServer, ServerOptions, ToServer } from '../common.ts'
 
@@ -23,11 +29,37 @@ export function runServer (start: (opts: ServerOptions) => Promise<Listening>): 
   // no graceful close: the load generator has already dropped its sockets, and
   // exiting at once still writes a --cpu-prof profile
   process.on('disconnect', () => process.exit(0))
+  let profiler: Session | null = null
+  const failed = (what: string) => (err: unknown) => {
+    process.stderr.write(`benchmark server: ${what} failed: ${(err as Error).stack ?? String(err)}\n`)
+  }
   process.on('message', (msg: ToServer) => {
     if (msg.type === 'gc') {
       gc?.()
       gc?.()
       reply({ type: 'gc-done' })
+    } else if (msg.type === 'mem') {
+      gc?.()
+      gc?.()
+      const m = process.memoryUsage()
+      reply({ type: 'mem', heapUsed: m.heapUsed, rss: m.rss })
+    } else if (msg.type === 'profile-start') {
+      const session = new Session()
+      session.connect()
+      profiler = session
+      session.post('Profiler.enable')
+        .then(() => session.post('Profiler.setSamplingInterval', { interval: msg.intervalUs }))
+        .then(() => session.post('Profiler.start'))
+        .then(() => reply({ type: 'profile-started' }), failed('profile-start'))
+    } else if (msg.type === 'profile-stop') {
+      const session = profiler
+      profiler = null
+      session?.post('Profiler.stop')
+        .then(({ profile }) => {
+          writeFileSync(msg.file, JSON.stringify(profile))
+          session.disconnect()
+          reply({ type: 'profile-done', file: msg.file })
+        }, failed('profile-stop'))
     } else if (msg.type === 'stop') {
       process.exit(0)
     }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { frameText } from '../../src/protocol/wire.ts'
+import { CHANNEL_RE } from '../common.ts'
 
 export interface Room {
   sockets: Set<WebSocket>
@@ -68,4 +69,66 @@ export function joinRoom (rooms: Map<string, Room>, channel: string, ws: WebSock
     joined.sockets.delete(ws)
     if (joined.sockets.size === 0 && rooms.get(channel) === joined) rooms.delete(channel)
   })
+}
+
+type Ref = string | number | undefined
+
+const refOf = (v: unknown): Ref => typeof v === 'string' || typeof v === 'number' ? v : undefined
+
+/**
+ * A socket opened on `/ws` (no path channel), the "one socket, many channels"
+ * floor: it joins and leaves channels with `subscribe` / `unsubscribe` frames,
+ * answered `subscribed` / `unsubscribed` like Gatecast, and publishes to one of
+ * its channels with `{"type":"publish","channel":…}`. Still the naive design: a
+ * Set of sockets per channel and `broadcast` (one `ws.send` per socket unless
+ * corked), plus a Map of the socket's own rooms so a close leaves them all.
+ */
+export function attachMulti (rooms: Map<string, Room>, ws: WebSocket, userId: string, exp: number | null, broadcast: Broadcast = sendEach): void {
+  const mine = new Map<string, Room>()
+  ws.send(JSON.stringify({ type: 'ready', connectionId: randomUUID(), userId, expiresAt: exp }))
+  const refuse = (ref: Ref, channel: unknown, message: string) => {
+    ws.send(JSON.stringify({ type: 'error', ref, channel: typeof channel === 'string' ? channel : undefined, code: 'bad_request', message }))
+  }
+  ws.on('error', () => {})
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) return
+    let frame: { type?: unknown, channel?: unknown, data?: unknown, ref?: unknown }
+    try {
+      frame = JSON.parse(data.toString()) as typeof frame
+    } catch {
+      return
+    }
+    if (frame === null || typeof frame !== 'object') return
+    const channel = frame.channel
+    if (frame.type === 'publish') {
+      const room = typeof channel === 'string' ? mine.get(channel) : undefined
+      if (room === undefined) return refuse(refOf(frame.ref), channel, 'not subscribed to this channel')
+      const text = JSON.stringify({ type: 'message', channel, id: String(++room.seq), from: userId, data: frame.data, ts: Date.now() })
+      broadcast(room.sockets, text)
+    } else if (frame.type === 'subscribe') {
+      if (typeof channel !== 'string' || !CHANNEL_RE.test(channel)) return refuse(refOf(frame.ref), channel, 'invalid channel name')
+      if (!mine.has(channel)) {
+        let room = rooms.get(channel)
+        if (room === undefined) rooms.set(channel, (room = { sockets: new Set(), seq: 0 }))
+        room.sockets.add(ws)
+        mine.set(channel, room)
+      }
+      ws.send(JSON.stringify({ type: 'subscribed', channel, ref: refOf(frame.ref), by: 'client' }))
+    } else if (frame.type === 'unsubscribe') {
+      if (typeof channel !== 'string') return refuse(refOf(frame.ref), channel, 'invalid channel name')
+      const room = mine.get(channel)
+      if (room !== undefined) leave(rooms, channel, room, ws)
+      mine.delete(channel)
+      ws.send(JSON.stringify({ type: 'unsubscribed', channel, ref: refOf(frame.ref), reason: 'client' }))
+    }
+  })
+  ws.on('close', () => {
+    for (const [channel, room] of mine) leave(rooms, channel, room, ws)
+    mine.clear()
+  })
+}
+
+function leave (rooms: Map<string, Room>, channel: string, room: Room, ws: WebSocket): void {
+  room.sockets.delete(ws)
+  if (room.sockets.size === 0 && rooms.get(channel) === room) rooms.delete(channel)
 }

@@ -2,6 +2,9 @@
 // HS256, the token in `auth.token` of the handshake), one room per channel,
 // `io.to(room).emit()` for fan-out. WebSocket transport only (the load
 // generator never polls), no per-message deflate, no client bundle served.
+// Without a `channel` in the handshake query a socket starts in no room and
+// joins rooms with `subscribe` (acknowledged, `socket.join(room)`), the multi
+// scenario; `publish` then names one of its rooms as a second argument.
 import { createServer } from 'node:http'
 import { createVerifier } from 'fast-jwt'
 import { Server } from 'socket.io'
@@ -9,17 +12,20 @@ import { CHANNEL_RE } from '../common.ts'
 import { portOf, runServer } from './harness.ts'
 
 interface ClientEvents {
-  publish: (data: unknown) => void
+  publish: (data: unknown, channel?: unknown) => void
+  subscribe: (channel: unknown, ack: (answer: { ok: boolean, channel: string }) => void) => void
+  unsubscribe: (channel: unknown, ack: (answer: { ok: boolean, channel: string }) => void) => void
 }
 
 interface ServerEvents {
-  ready: (frame: { type: 'ready', channel: string, connectionId: string, userId: string, expiresAt: number | null }) => void
+  ready: (frame: { type: 'ready', channel?: string, connectionId: string, userId: string, expiresAt: number | null }) => void
   message: (frame: { type: 'message', channel: string, id: string, from: string, data: unknown, ts: number }) => void
 }
 
 interface SocketData {
   userId: string
-  channel: string
+  /** the handshake's channel; null: the socket joins rooms with `subscribe` */
+  channel: string | null
   exp: number | null
 }
 
@@ -36,8 +42,8 @@ runServer(async (opts) => {
 
   io.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token
-    const channel = socket.handshake.query.channel
-    if (typeof channel !== 'string' || !CHANNEL_RE.test(channel)) return next(new Error('bad_channel'))
+    const channel = socket.handshake.query.channel ?? null
+    if (channel !== null && (typeof channel !== 'string' || !CHANNEL_RE.test(channel))) return next(new Error('bad_channel'))
     if (typeof token !== 'string') return next(new Error('token_missing'))
     try {
       const claims = verify(token) as { sub?: unknown, exp?: number }
@@ -51,14 +57,38 @@ runServer(async (opts) => {
 
   io.on('connection', (socket) => {
     const { userId, channel, exp } = socket.data
-    // the in-memory adapter joins synchronously; another adapter would return a promise
-    const joining = socket.join(channel)
-    if (joining instanceof Promise) joining.catch(() => socket.disconnect(true))
-    socket.emit('ready', { type: 'ready', channel, connectionId: socket.id, userId, expiresAt: exp })
-    socket.on('publish', (data: unknown) => {
-      const seq = (seqs.get(channel) ?? 0) + 1
-      seqs.set(channel, seq)
-      io.to(channel).emit('message', { type: 'message', channel, id: String(seq), from: userId, data, ts: Date.now() })
+    if (channel !== null) {
+      // the in-memory adapter joins synchronously; another adapter would return a promise
+      const joining = socket.join(channel)
+      if (joining instanceof Promise) joining.catch(() => socket.disconnect(true))
+      socket.emit('ready', { type: 'ready', channel, connectionId: socket.id, userId, expiresAt: exp })
+      socket.on('publish', (data: unknown) => {
+        const seq = (seqs.get(channel) ?? 0) + 1
+        seqs.set(channel, seq)
+        io.to(channel).emit('message', { type: 'message', channel, id: String(seq), from: userId, data, ts: Date.now() })
+      })
+      return
+    }
+    socket.emit('ready', { type: 'ready', connectionId: socket.id, userId, expiresAt: exp })
+    // the in-memory adapter joins and leaves synchronously (as on connection above)
+    socket.on('subscribe', (room: unknown, ack) => {
+      if (typeof ack !== 'function') return
+      if (typeof room !== 'string' || !CHANNEL_RE.test(room)) return ack({ ok: false, channel: String(room) })
+      socket.join(room)
+      ack({ ok: true, channel: room })
+    })
+    socket.on('unsubscribe', (room: unknown, ack) => {
+      if (typeof ack !== 'function') return
+      if (typeof room !== 'string') return ack({ ok: false, channel: String(room) })
+      socket.leave(room)
+      ack({ ok: true, channel: room })
+    })
+    socket.on('publish', (data: unknown, room?: unknown) => {
+      // like Gatecast, a socket publishes only to a room it is in
+      if (typeof room !== 'string' || !socket.rooms.has(room)) return
+      const seq = (seqs.get(room) ?? 0) + 1
+      seqs.set(room, seq)
+      io.to(room).emit('message', { type: 'message', channel: room, id: String(seq), from: userId, data, ts: Date.now() })
     })
   })
 

@@ -1,7 +1,7 @@
 // The rooms ticker's schedule: the bursts scenario is only bursts if a room's
 // group of publishes never straddles two ticks.
 import t from 'tap'
-import { publishesDue } from '../../bench/load.ts'
+import { channelsOf, fillerFor, publishesDue } from '../../bench/load.ts'
 
 t.test('publishesDue sends whole groups, on schedule, and stops at the total', async t => {
   const rate = 2000
@@ -24,4 +24,27 @@ t.test('publishesDue sends whole groups, on schedule, and stops at the total', a
   t.equal(publishesDue(0, rate, total, 1), 1, 'the first publish leaves at once')
   t.equal(publishesDue(0, rate, total, 10), 10, 'with its whole group')
   t.equal(publishesDue(10_000, rate, 25, 10), 25, 'a last group shorter than the others')
+})
+
+t.test('channelsOf gives each socket K distinct channels and every channel the same number of sockets', async t => {
+  for (const [n, k, c] of [[1000, 10, 100], [300, 5, 30], [12, 3, 6], [50, 7, 20]]) {
+    const counts = new Array<number>(c).fill(0)
+    let distinct = true
+    for (let i = 0; i < n; i++) {
+      const chs = channelsOf(i, k, c)
+      if (new Set(chs).size !== k || chs.some(ch => ch < 0 || ch >= c)) distinct = false
+      for (const ch of chs) counts[ch]++
+    }
+    t.ok(distinct, `${n} sockets × ${k} of ${c}: K distinct channels each`)
+    t.ok(Math.max(...counts) - Math.min(...counts) <= Math.ceil(n / c), `${n} sockets × ${k} of ${c}: balanced (${Math.min(...counts)}–${Math.max(...counts)})`)
+  }
+})
+
+t.test('fillerFor brings a timestamped payload to about the size asked for', async t => {
+  for (const bytes of [60, 100, 500]) {
+    const size = JSON.stringify({ t: 98765.43210987654, s: fillerFor(bytes) }).length
+    t.ok(Math.abs(size - bytes) <= 3, `${bytes} asked, ${size} made`)
+  }
+  t.equal(fillerFor(undefined), undefined)
+  t.equal(fillerFor(0), undefined)
 })

@@ -1,5 +1,6 @@
 // The benchmark suite runs end to end on tiny sizes: every server answers
-// every scenario with numbers. Timings themselves are not checked here.
+// every scenario with numbers (issue 15's opt-in multi and rooms-spread in a
+// run of their own). Timings themselves are not checked here.
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -65,6 +66,44 @@ test('npm run bench -- --tiny with every server (the opt-in Fastify floor, corke
   t.equal(out.results.length, SERVERS.length * 5, 'one measurement per server and scenario')
   t.match(stdout, /### Ratios to bare ws/)
   t.match(stdout, /### Fan-out/)
+})
+
+interface MultiSummary extends Summary {
+  heapKbPerSub: number | null
+  rssKbPerSub: number | null
+}
+
+test('--tiny --scenarios multi,rooms-spread (issue 15, opt-in): gatecast, ws and socketio produce every number', async (t) => {
+  t.ok(existsSync(RUN), 'dist/bench/run.js is built (npm run build)')
+  const json = join(t.testdir(), 'bench15.json')
+  const servers = ['gatecast', 'ws', 'socketio']
+  const { stdout } = await run(process.execPath, [RUN, '--tiny', '--only', servers.join(','), '--scenarios', 'multi,rooms-spread', '--json', json], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    timeout: 60_000,
+    killSignal: 'SIGTERM'
+  })
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { summaries: MultiSummary[], results: unknown[] }
+  for (const server of servers) {
+    for (const scenario of ['multi', 'rooms-spread']) {
+      const s = out.summaries.find(x => x.server === server && x.scenario === scenario)
+      if (s === undefined) {
+        t.fail(`${server} ${scenario}: no result`)
+        continue
+      }
+      t.ok(s.complete, `${server} ${scenario} complete ${s.problems.join('; ')}`)
+      for (const key of ['cpuUsPerOp', 'writesPerOp', 'p50Ms', 'p99Ms', 'throughput'] as const) {
+        t.ok(positive(s[key]), `${server} ${scenario} ${key} = ${s[key]}`)
+      }
+    }
+    // 24 extra subscriptions at tiny sizes: a heap difference, not yet a judgement (it may even be ≤ 0)
+    const m = out.summaries.find(x => x.server === server && x.scenario === 'multi')
+    t.ok(typeof m?.heapKbPerSub === 'number' && Number.isFinite(m.heapKbPerSub), `${server} multi heapKbPerSub = ${m?.heapKbPerSub}`)
+    t.ok(typeof m?.rssKbPerSub === 'number' && Number.isFinite(m.rssKbPerSub), `${server} multi rssKbPerSub = ${m?.rssKbPerSub}`)
+  }
+  t.equal(out.results.length, servers.length * 2, 'one measurement per server and scenario')
+  t.match(stdout, /multi: CPU per delivery/)
+  t.match(stdout, /### One socket, many channels/)
+  t.match(stdout, /### Rooms, spread-out publishes/)
 })
 
 test('unknown flags are refused with the usage', async (t) => {
