@@ -104,7 +104,8 @@ t.test('a socket that stops reading is closed 4408 while 200 MB are published to
   t.equal(run.bytes, 200 * MB, `published ${mb(run.bytes)} in ${run.published} messages of 256 KiB`)
   t.notOk(run.slowOpen, 'the slow socket is no longer open on the server')
   t.equal(a.app.gatecast.hub.size, 1, 'only the reader is left on the channel')
-  t.ok(run.maxBuffered <= sendBuffer + size + 1024, `its server-side buffer never passed the limit by more than one message (max ${mb(run.maxBuffered)})`)
+  // a second over the limit, or four times over it at once: the hard bound
+  t.ok(run.maxBuffered <= 4 * sendBuffer + size + 1024, `its server-side buffer never passed four times the limit by more than one message (max ${mb(run.maxBuffered)})`)
   t.ok(run.growth.rss < 50 * MB, `rss grew ${mb(run.growth.rss)} (< 50 MB) while 200 MB went out`)
   t.ok(run.growth.heap + run.growth.external < 20 * MB, `retained heap + buffers grew ${mb(run.growth.heap + run.growth.external)} (< 20 MB)`)
 
