@@ -10,10 +10,10 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const { redisUrl, redisPrefix, nodeTimeout } = app.config
+  const { redisUrl, redisPrefix, nodeTimeout, historyMaxBytes } = app.config
   const engine = redisUrl !== undefined
-    ? createRedisEngine({ url: redisUrl, prefix: redisPrefix, nodeTimeoutMs: nodeTimeout * 1000, log: app.log })
-    : createMemoryEngine()
+    ? createRedisEngine({ url: redisUrl, prefix: redisPrefix, nodeTimeoutMs: nodeTimeout * 1000, log: app.log, historyMaxBytes })
+    : createMemoryEngine({ historyMaxBytes })
   app.decorate('engine', engine)
   // last out: sockets are closed (preClose) before the engine goes
   app.addHook('onClose', async () => { await engine.close() })

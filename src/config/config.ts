@@ -69,6 +69,7 @@ export const EnvSchema = Type.Object({
   LOGIN_FAILURES: int(5, 1),
   HISTORY_SIZE: int(100, 0),
   HISTORY_TTL: int(300, 1),
+  HISTORY_MAX_BYTES: int(268435456, 1024),
   CHANNELS_FILE: optString(),
   DEMO: Type.Optional(Type.Boolean()),
   SHUTDOWN_TIMEOUT: int(10, 1),
@@ -142,6 +143,8 @@ export interface GatecastConfig {
   loginFailures: number
   historySize: number
   historyTtl: number
+  /** bytes of history one node (memory engine) or one cluster (Redis) keeps in all */
+  historyMaxBytes: number
   /** namespace options, from CHANNELS_FILE or code */
   channels: Record<string, NamespaceOptions>
   /** where dev defaults (secret, demo users) live */
@@ -251,6 +254,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     loginFailures: e.LOGIN_FAILURES,
     historySize: e.HISTORY_SIZE,
     historyTtl: e.HISTORY_TTL,
+    historyMaxBytes: e.HISTORY_MAX_BYTES,
     channels: e.CHANNELS_FILE !== undefined ? readChannelsFile(resolve(cwd, e.CHANNELS_FILE)) : {},
     dataDir,
     demo: e.DEMO ?? !production,

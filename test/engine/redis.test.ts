@@ -18,7 +18,10 @@ t.test('keys and their TTLs', async t => {
   const metaTtl = await r.pttl(`${p}:{ch:room:1}:meta`)
   t.ok(metaTtl > 24 * 3600 * 1000 - 60_000, 'meta outlives the last publish by a day')
   const hist = await r.xrange(`${p}:{ch:room:1}:hist`, '-', '+')
-  t.strictSame(hist, [['1-0', ['e', String(ts + 60_000), 'f', messageFrameText('room:1', id, 'alice', '{"a":1}', ts)]]])
+  const frame = messageFrameText('room:1', id, 'alice', '{"a":1}', ts)
+  t.strictSame(hist, [['1-0', ['e', String(ts + 60_000), 'f', frame, 'b', String(Buffer.byteLength(frame))]]])
+  t.equal(Number(await r.zscore(`${p}:histsizes`, 'room:1')), Buffer.byteLength(frame), 'its bytes count against HISTORY_MAX_BYTES')
+  t.equal(Number(await r.get(`${p}:histtotal`)), Buffer.byteLength(frame))
   const histTtl = await r.pttl(`${p}:{ch:room:1}:hist`)
   t.ok(histTtl > 59_000 && histTtl <= 60_000, 'history lives for historyTtl')
 

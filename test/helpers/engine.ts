@@ -56,12 +56,12 @@ export interface Opened {
 }
 
 /** A started engine, closed at teardown; Redis engines may share a prefix (one cluster). */
-export async function openEngine (t: Teardown, kind: Kind, o: { prefix?: string, nodeTimeoutMs?: number } = {}): Promise<Opened> {
+export async function openEngine (t: Teardown, kind: Kind, o: { prefix?: string, nodeTimeoutMs?: number, historyMaxBytes?: number } = {}): Promise<Opened> {
   const log: LogLine[] = []
   const prefix = kind === 'redis' ? o.prefix ?? redisPrefix(t) : ''
   const engine = kind === 'memory'
-    ? createMemoryEngine()
-    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLogger(log) })
+    ? createMemoryEngine({ historyMaxBytes: o.historyMaxBytes })
+    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLogger(log), historyMaxBytes: o.historyMaxBytes })
   const rec = new Recorder()
   await engine.start(rec)
   let closing: Promise<void> | null = null

@@ -12,6 +12,7 @@ interface Entry {
   seq: number
   expiresAt: number
   frame: string
+  bytes: number
 }
 
 interface Stream {
@@ -19,13 +20,32 @@ interface Stream {
   top: number
   entries: Entry[]
   lastPublish: number
+  /** of the entries kept */
+  bytes: number
 }
+
+// once over HISTORY_MAX_BYTES, history is cut to this share of it, so the
+// eviction's scan over the channels runs once per many publishes, not on each
+const EVICT_TO = 0.9
 
 const IDLE_STREAM_MS = 300_000
 
 export class MemoryBroker implements Broker {
   #listener: BrokerListener | null = null
   readonly #streams = new Map<string, Stream>()
+  readonly #maxBytes: number
+  // history kept in all, every channel
+  #bytes = 0
+
+  /** maxBytes: HISTORY_MAX_BYTES, what the history of every channel may hold in all */
+  constructor (maxBytes = Infinity) {
+    this.#maxBytes = maxBytes
+  }
+
+  /** bytes of history kept, every channel */
+  get historyBytes (): number {
+    return this.#bytes
+  }
 
   /** null: deliveries are dropped (not started, or closed) */
   attach (listener: BrokerListener | null): void {
@@ -38,7 +58,7 @@ export class MemoryBroker implements Broker {
   #stream (channel: string): Stream {
     let s = this.#streams.get(channel)
     if (s === undefined) {
-      s = { epoch: newEpoch(), top: 0, entries: [], lastPublish: 0 }
+      s = { epoch: newEpoch(), top: 0, entries: [], lastPublish: 0, bytes: 0 }
       this.#streams.set(channel, s)
     }
     return s
@@ -46,8 +66,37 @@ export class MemoryBroker implements Broker {
 
   #trim (s: Stream, now: number): void {
     let drop = 0
-    while (drop < s.entries.length && s.entries[drop].expiresAt <= now) drop++
-    if (drop > 0) s.entries.splice(0, drop)
+    let bytes = 0
+    while (drop < s.entries.length && s.entries[drop].expiresAt <= now) bytes += s.entries[drop++].bytes
+    if (drop > 0) {
+      s.entries.splice(0, drop)
+      this.#dropped(s, bytes)
+    }
+  }
+
+  #dropped (s: Stream, bytes: number): void {
+    s.bytes -= bytes
+    this.#bytes -= bytes
+  }
+
+  /** The oldest entries of the largest channels go first, until history is back under EVICT_TO of the bound. */
+  #evict (): void {
+    const target = this.#maxBytes * EVICT_TO
+    const streams = [...this.#streams.values()].filter(s => s.bytes > 0).sort((a, b) => b.bytes - a.bytes)
+    // level: down to the size of the next largest, then both, then three… (the largest first)
+    for (let i = 0; i < streams.length && this.#bytes > target; i++) {
+      const level = streams[i + 1]?.bytes ?? 0
+      for (let j = 0; j <= i && this.#bytes > target; j++) {
+        const s = streams[j]
+        let drop = 0
+        let bytes = 0
+        while (drop < s.entries.length && s.bytes - bytes > level && this.#bytes - bytes > target) bytes += s.entries[drop++].bytes
+        if (drop > 0) {
+          s.entries.splice(0, drop)
+          this.#dropped(s, bytes)
+        }
+      }
+    }
   }
 
   async publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
@@ -57,11 +106,16 @@ export class MemoryBroker implements Broker {
     const frame = messageFrameText(channel, id, input.from, input.dataJson, input.ts)
     s.lastPublish = input.ts
     if (opts.historySize > 0) {
-      s.entries.push({ seq, expiresAt: input.ts + opts.historyTtl * 1000, frame })
+      const bytes = Buffer.byteLength(frame)
+      s.entries.push({ seq, expiresAt: input.ts + opts.historyTtl * 1000, frame, bytes })
+      s.bytes += bytes
+      this.#bytes += bytes
       // shift() is O(1) in V8 (left-trimming); splice would move the whole array
-      while (s.entries.length > opts.historySize) s.entries.shift()
+      while (s.entries.length > opts.historySize) this.#dropped(s, (s.entries.shift() as Entry).bytes)
+      if (this.#bytes > this.#maxBytes) this.#evict()
     } else if (s.entries.length > 0) {
       s.entries.length = 0
+      this.#dropped(s, s.bytes)
     }
     this.#listener?.deliver(channel, seq, frame, input.ts)
     return id

@@ -6,8 +6,13 @@ import { MemoryPresence } from './presence.ts'
 
 const SWEEP_MS = 10_000
 
-export function createMemoryEngine (): Engine {
-  const broker = new MemoryBroker()
+export interface MemoryEngineOptions {
+  /** HISTORY_MAX_BYTES: what the history of every channel may hold in all */
+  historyMaxBytes?: number
+}
+
+export function createMemoryEngine (o: MemoryEngineOptions = {}): Engine {
+  const broker = new MemoryBroker(o.historyMaxBytes)
   const presence = new MemoryPresence()
   const store = new MemoryAuthStore()
   let sweeper: NodeJS.Timeout | null = null

@@ -16,6 +16,28 @@ type NodeMessage =
 
 // a node that holds the connection but does not answer within this is stuck or dying
 const CALL_TIMEOUT_MS = 3000
+// once over HISTORY_MAX_BYTES, history is cut to this share of it, so evictions are rare
+const EVICT_TO = 0.9
+// one eviction's rounds: a bound, not a target (one round usually does it)
+const EVICT_ROUNDS = 100
+// the largest channels one round looks at
+const EVICT_WIDTH = 64
+
+/**
+ * The level to cut the largest channels down to (sizes largest first) so that
+ * at least `excess` bytes go; 0 when even that is not enough (the next round
+ * looks at the channels after them).
+ */
+export function waterLevel (sizes: readonly number[], excess: number): number {
+  let sum = 0
+  for (let k = 0; k < sizes.length; k++) {
+    sum += sizes[k]
+    const next = sizes[k + 1] ?? 0
+    // cutting the first k+1 down to `next` frees sum - (k+1)·next
+    if (sum - (k + 1) * next >= excess) return Math.max(next, Math.floor((sum - excess) / (k + 1)))
+  }
+  return 0
+}
 
 export class RedisBroker implements Broker {
   readonly #c: RedisConnection
@@ -25,9 +47,12 @@ export class RedisBroker implements Broker {
   readonly #topics = new Map<string, string>()
   readonly #calls = new Map<string, { resolve: (a: Answer) => void, timer: NodeJS.Timeout }>()
   #listener: BrokerListener | null = null
+  readonly #maxBytes: number
+  #evicting: Promise<void> | null = null
 
-  constructor (c: RedisConnection) {
+  constructor (c: RedisConnection, maxBytes = Infinity) {
     this.#c = c
+    this.#maxBytes = maxBytes
     this.#controlTopic = c.keys.control()
     this.#nodeTopic = c.keys.nodeTopic(c.nodeId)
     c.sub.on('message', (topic: string, payload: string) => this.#onMessage(topic, payload))
@@ -76,11 +101,42 @@ export class RedisBroker implements Broker {
 
   async publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
     const k = this.#c.keys
-    return await this.#c.scripts.publish(
-      k.meta(channel), k.hist(channel),
+    const [id, total] = await this.#c.scripts.publish(
+      k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(),
       channel, input.from === null ? 'null' : JSON.stringify(input.from), input.dataJson, input.ts,
       opts.historySize, newEpoch(), opts.historyTtl * 1000, k.topic(channel)
-    ) as string
+    ) as [string, number]
+    if (total > this.#maxBytes && this.#evicting === null) {
+      this.#evicting = this.#evict().catch(this.#c.onError).finally(() => { this.#evicting = null })
+    }
+    return id
+  }
+
+  /** resolves when an eviction in flight is done (tests, shutdown) */
+  async settled (): Promise<void> {
+    await this.#evicting
+  }
+
+  /**
+   * The oldest entries of the largest channels go first, until the cluster's
+   * history is back under EVICT_TO of the bound: the largest channels are cut
+   * to one level (water-filling: the highest level that frees enough), so equal
+   * channels share the cut. Any node may run it; two at once only cut a little more.
+   */
+  async #evict (): Promise<void> {
+    const { client, keys: k, scripts: s } = this.#c
+    const target = Math.floor(this.#maxBytes * EVICT_TO)
+    for (let round = 0; round < EVICT_ROUNDS; round++) {
+      const total = Number(await client.get(k.histTotal()) ?? 0)
+      if (total <= target) return
+      const flat = await client.zrevrange(k.histSizes(), 0, EVICT_WIDTH - 1, 'WITHSCORES')
+      if (flat.length === 0) return
+      const sizes: Array<[string, number]> = []
+      for (let i = 0; i < flat.length; i += 2) sizes.push([flat[i], Number(flat[i + 1])])
+      const level = waterLevel(sizes.map(([, n]) => n), total - target)
+      await Promise.all(sizes.filter(([, n]) => n > level).map(([channel]) =>
+        s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, level, target)))
+    }
   }
 
   async publishTransient (channel: string, frame: string): Promise<void> {

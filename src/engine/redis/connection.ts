@@ -14,6 +14,8 @@ export interface RedisEngineOptions {
   nodeTimeoutMs: number
   log: Logger
   redisOptions?: RedisOptions
+  /** HISTORY_MAX_BYTES: what the history of every channel may hold in all, cluster-wide */
+  historyMaxBytes?: number
 }
 
 export class RedisConnection {

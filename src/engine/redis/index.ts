@@ -11,7 +11,7 @@ export type { RedisEngineOptions } from './connection.ts'
 
 export function createRedisEngine (o: RedisEngineOptions): Engine {
   const c = new RedisConnection(o)
-  const broker = new RedisBroker(c)
+  const broker = new RedisBroker(c, o.historyMaxBytes)
   const presence = new RedisPresence(c)
   const store = new RedisAuthStore(c)
   const nodes = new NodeHeartbeat(c, presence, o.nodeTimeoutMs)

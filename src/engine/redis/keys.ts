@@ -14,6 +14,9 @@ export function redisKeys (p: string) {
     user: (u: string) => `${p}:{u:${u}}:chans`,
     sockets: (u: string) => `${p}:{u:${u}}:socks`,
     channels: () => `${p}:channels`,
+    // history bytes per channel and in all, for HISTORY_MAX_BYTES
+    histSizes: () => `${p}:histsizes`,
+    histTotal: () => `${p}:histtotal`,
     control: () => `${p}:control`,
     nodes: () => `${p}:nodes`,
     nodeConns: (n: string) => `${p}:node:${n}:conns`,

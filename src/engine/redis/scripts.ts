@@ -24,6 +24,10 @@ export function luaString (s: string): string {
 const [BEFORE_CHANNEL, BEFORE_ID, BEFORE_FROM, BEFORE_DATA, BEFORE_TS, END] = MESSAGE_LAYOUT.map(luaString)
 const FRAME_LUA = `${BEFORE_CHANNEL} .. ARGV[1] .. ${BEFORE_ID} .. id .. ${BEFORE_FROM} .. ARGV[2] .. ${BEFORE_DATA} .. ARGV[3] .. ${BEFORE_TS} .. ARGV[4] .. ${END}`
 
+// KEYS: meta, hist, the history sizes (a sorted set channel → bytes), the total.
+// Returns {id, total bytes of history}: past HISTORY_MAX_BYTES the node evicts.
+// Entries are {e, expiry, f, frame, b, bytes}; trimmed here, not by MAXLEN, so
+// the bytes that go are known.
 export const PUBLISH_LUA = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -36,13 +40,64 @@ local id = epoch .. ':' .. seq
 local frame = ${FRAME_LUA}
 local size = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[7])
+local total = 0
 if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', size, seq .. '-0', 'e', tonumber(ARGV[4]) + ttl, 'f', frame)
+  -- a stream that expired took its bytes with it: its old count goes too
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local had = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
+    if had ~= 0 then
+      redis.call('ZREM', KEYS[3], ARGV[1])
+      redis.call('INCRBY', KEYS[4], -had)
+    end
+  end
+  local len = string.len(frame)
+  redis.call('XADD', KEYS[2], seq .. '-0', 'e', tonumber(ARGV[4]) + ttl, 'f', frame, 'b', len)
+  local delta = len
+  local over = redis.call('XLEN', KEYS[2]) - size
+  if over > 0 then
+    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
+    for i = 1, #old do
+      delta = delta - tonumber(old[i][2][6] or '0')
+      redis.call('XDEL', KEYS[2], old[i][1])
+    end
+  end
+  redis.call('ZINCRBY', KEYS[3], delta, ARGV[1])
+  total = redis.call('INCRBY', KEYS[4], delta)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 redis.call('PEXPIRE', KEYS[1], ${META_TTL_MS})
 redis.call('PUBLISH', ARGV[8], seq .. ' ' .. ARGV[4] .. ' ' .. frame)
-return id
+return {id, total}
+`
+
+// KEYS: meta, hist, sizes, total; ARGV: channel, level, target. Drops the
+// channel's oldest entries while it holds more than `level` bytes and history
+// more than `target`; returns the bytes dropped (a vanished stream's count included).
+const TRIM_OLDEST_LUA = `
+local mine = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
+local level = tonumber(ARGV[2])
+local target = tonumber(ARGV[3])
+local total = tonumber(redis.call('GET', KEYS[4]) or '0')
+local dropped = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  dropped = mine
+else
+  while mine - dropped > level and total - dropped > target do
+    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 10)
+    if #old == 0 then
+      dropped = mine
+      break
+    end
+    for i = 1, #old do
+      if mine - dropped <= level or total - dropped <= target then break end
+      dropped = dropped + tonumber(old[i][2][6] or '0')
+      redis.call('XDEL', KEYS[2], old[i][1])
+    end
+  end
+end
+if dropped >= mine then redis.call('ZREM', KEYS[3], ARGV[1]) else redis.call('ZINCRBY', KEYS[3], -dropped, ARGV[1]) end
+redis.call('INCRBY', KEYS[4], -dropped)
+return dropped
 `
 
 // returns {recovered(0|1), top, frame...}; never a partial replay
@@ -123,6 +178,7 @@ export type Script = (...args: Array<string | number>) => Promise<unknown>
 
 export interface Scripts {
   publish: Script
+  trimOldest: Script
   recover: Script
   count: Script
   channelCount: Script
@@ -141,7 +197,8 @@ export function defineScripts (client: Redis): Scripts {
     return fn.bind(client)
   }
   return {
-    publish: define('gcPublish', 2, PUBLISH_LUA),
+    publish: define('gcPublish', 4, PUBLISH_LUA),
+    trimOldest: define('gcTrimOldest', 4, TRIM_OLDEST_LUA),
     recover: define('gcRecover', 2, RECOVER_LUA),
     count: define('gcCount', 1, COUNT_LUA),
     channelCount: define('gcChannelCount', 2, CHANNEL_COUNT_LUA),
