@@ -134,7 +134,7 @@ export class Hub implements EngineListener {
       mine.delete(session)
       if (mine.size === 0) this.#byUser.delete(session.userId)
     }
-    for (const sub of session.subscriptions.values()) this.leave(sub)
+    for (const sub of session.subscriptions) this.leave(sub)
   }
 
   /** The socket is gone: the shutdown drain stops waiting for it. */
@@ -187,7 +187,7 @@ export class Hub implements EngineListener {
     if (session === undefined || session.closing) return null
     switch (call.op) {
       case 'info':
-        return { connectionId, userId: session.userId, channels: [...session.subscriptions.keys()], openedAt: session.openedAt }
+        return { connectionId, userId: session.userId, channels: session.channels, openedAt: session.openedAt }
       case 'subscribe':
         session.serverSubscribe(call.channel)
         break

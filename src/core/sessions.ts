@@ -95,11 +95,11 @@ export class Sessions implements SessionHost {
       if (!isValidChannel(channel)) throw GatecastError.badChannel()
       if (o.since !== undefined && !isValidId(o.since)) throw GatecastError.badSince()
       // already there: every message since it subscribed reached it, so nothing to replay or double
-      if (session.subscriptions.has(channel)) {
+      if (session.subscription(channel) !== undefined) {
         session.send(subscribedFrameText(channel, o.by, o.ref))
         return
       }
-      if (session.subscriptions.size >= this.#o.channelsPerSocket) {
+      if (session.subscriptions.length >= this.#o.channelsPerSocket) {
         throw GatecastError.tooManyChannels(`at most ${this.#o.channelsPerSocket} channels per socket`)
       }
       const opts = this.#o.rules.resolve(channel)
@@ -131,7 +131,7 @@ export class Sessions implements SessionHost {
     try {
       // the name goes into the answer as is
       if (!isValidChannel(channel)) throw GatecastError.badChannel()
-      const sub = session.subscriptions.get(channel)
+      const sub = session.subscription(channel)
       // answered before presence is updated: nothing of the channel can follow it already
       const leaving = sub === undefined ? null : this.#exit(session, sub)
       session.send(unsubscribedFrameText(channel, reason, ref))
@@ -223,7 +223,7 @@ export class Sessions implements SessionHost {
   closed (session: Session, code: number): void {
     this.#o.hub.gone(session)
     const durationMs = Date.now() - session.openedAt
-    const channels = [...session.subscriptions.keys()]
+    const channels = session.channels
     this.stats.closed(code)
     this.log.info({
       connectionId: session.id,
@@ -235,7 +235,7 @@ export class Sessions implements SessionHost {
       framesIn: session.framesIn,
       framesOut: session.framesOut
     }, 'socket closed')
-    for (const sub of session.subscriptions.values()) {
+    for (const sub of session.subscriptions) {
       if (!sub.present) continue
       sub.present = false
       this.#removePresence(session, sub.channel)
