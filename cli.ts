@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig, resolveJwtSecret, type GatecastConfig } from './src/config/config.ts'
 import { signAccessToken } from './src/auth/claims.ts'
+import { jwtFromKeys } from './src/auth/jwt.ts'
 import { createTokenKeys } from './src/auth/keys.ts'
 import { UserStore } from './src/auth/users.ts'
 
@@ -156,8 +157,10 @@ async function tokenCommand (args: string[]): Promise<void> {
   const channels = values.channels?.split(',').map(s => s.trim()).filter(s => s !== '')
   const warn = (msg: string): void => { process.stderr.write(`warning: ${msg}\n`) }
   const keys = createTokenKeys(config, resolveJwtSecret(config, warn), { warn })
-  if (!keys.canSign) throw new ConfigError(`no signing key: JWT_ALGORITHM ${config.jwtAlgorithm} needs JWT_PRIVATE_KEY_FILE to issue tokens`)
-  process.stdout.write(signAccessToken(keys, { sub: name, roles, channels }, ttl) + '\n')
+  // the signer app.jwt.sign would be, built from the same options without a Fastify instance (src/auth/jwt.ts says why)
+  const { sign } = jwtFromKeys(keys)
+  if (sign === undefined) throw new ConfigError(`no signing key: JWT_ALGORITHM ${config.jwtAlgorithm} needs JWT_PRIVATE_KEY_FILE to issue tokens`)
+  process.stdout.write(signAccessToken(sign, { sub: name, roles, channels }, ttl) + '\n')
 }
 
 export async function main (argv: string[]): Promise<number> {

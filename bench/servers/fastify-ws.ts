@@ -1,12 +1,12 @@
 // The Fastify floor: what routing an upgrade through Fastify costs before any
-// Gatecast feature. Fastify 5 and @fastify/websocket with no other plugin and no
-// logger; the route's onRequest hook verifies the same HS256 token with fast-jwt
-// (a refusal is an HTTP error, no socket), and the wsHandler does what the bare
-// ws server does (rooms.ts).
+// Gatecast feature. Fastify 5, @fastify/websocket and @fastify/jwt with no other
+// plugin and no logger; the route's onRequest hook verifies the same HS256 token
+// with request.jwtVerify() (a refusal is an HTTP error, no socket), and the
+// wsHandler does what the bare ws server does (rooms.ts).
 // Opt-in: `--only gatecast,ws,fastify`.
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import { createVerifier } from 'fast-jwt'
+import fastifyJwt from '@fastify/jwt'
 import { CHANNEL_RE } from '../common.ts'
 import { portOf, runServer } from './harness.ts'
 import { joinRoom, type Room } from './rooms.ts'
@@ -22,10 +22,10 @@ declare module 'fastify' {
 }
 
 runServer(async (opts) => {
-  const verify = createVerifier({ key: opts.secret, algorithms: ['HS256'] })
   const rooms = new Map<string, Room>()
   const app = Fastify({ logger: false })
   await app.register(websocket, { options: { perMessageDeflate: false, clientTracking: false, maxPayload: 65536 } })
+  await app.register(fastifyJwt, { secret: opts.secret, verify: { algorithms: ['HS256'] } })
   app.decorateRequest('floorIdentity', null)
   app.setErrorHandler((err: { statusCode?: number, code?: string }, _req, reply) => {
     return reply.code(err.statusCode ?? 500).send({ statusCode: err.statusCode ?? 500, code: err.code ?? 'internal' })
@@ -37,13 +37,11 @@ runServer(async (opts) => {
     onRequest: async (req) => {
       const channel = (req.params as { channel: string }).channel
       if (!CHANNEL_RE.test(channel)) throw new Refused(400, 'bad_channel')
-      const auth = req.headers.authorization
-      if (auth === undefined || !auth.startsWith('Bearer ')) throw new Refused(401, 'token_missing')
       let claims: { sub?: unknown, exp?: number }
       try {
-        claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
-      } catch {
-        throw new Refused(401, 'token_invalid')
+        claims = await req.jwtVerify<{ sub?: unknown, exp?: number }>()
+      } catch (err) {
+        throw new Refused(401, (err as { code?: unknown }).code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER' ? 'token_missing' : 'token_invalid')
       }
       if (typeof claims.sub !== 'string') throw new Refused(401, 'token_invalid')
       req.floorIdentity = { userId: claims.sub, exp: claims.exp ?? null }

@@ -3,7 +3,7 @@
 // it issues.
 import { randomUUID } from 'node:crypto'
 import { GatecastError, isGatecastError } from '../protocol/errors.ts'
-import type { TokenKeys } from './token-keys.ts'
+import type { Sign } from './jwt.ts'
 
 export interface Identity {
   userId: string
@@ -28,7 +28,7 @@ const stringArray = (v: unknown): string[] | undefined =>
 
 // RFC 7519 makes jti a string, but issuers send numbers too; ignoring one would
 // leave its token impossible to revoke
-const jtiOf = (v: unknown): string | undefined =>
+export const jtiOf = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
 
 export function identityFromClaims (payload: unknown, userClaim: string): Identity {
@@ -66,14 +66,25 @@ const JWT_ERRORS: Record<string, [string, string]> = {
 export function tokenError (err: unknown): GatecastError {
   if (isGatecastError(err)) return err
   const code = (err as { code?: unknown } | null)?.code
+  // fast-jwt wraps what the key function throws (unknown kid, alg, JWKS down): ours says it better
+  if (code === 'FAST_JWT_KEY_FETCHING_ERROR') {
+    const cause = (err as { originalError?: unknown }).originalError
+    if (isGatecastError(cause)) return cause
+  }
   const mapped = typeof code === 'string' ? JWT_ERRORS[code] : undefined
   return new GatecastError(401, mapped?.[0] ?? 'token_invalid', mapped?.[1] ?? 'malformed token')
 }
 
-/** Signs an access token with the current key, its kid, issuer and audience; used by login, refresh and the CLI. */
-export function signAccessToken (keys: TokenKeys, claims: IssueClaims, ttlSeconds: number): string {
+/**
+ * An access token valid `ttlSeconds`, with `iat`, `exp` and a `jti`; `sign` adds
+ * the kid, issuer and audience. Used by login, refresh and the CLI.
+ */
+export function signAccessToken (sign: Sign, claims: IssueClaims, ttlSeconds: number): string {
   const payload: Record<string, unknown> = { sub: claims.sub, name: claims.name ?? claims.sub, jti: randomUUID() }
   if (claims.roles !== undefined && claims.roles.length > 0) payload.roles = claims.roles
   if (claims.channels !== undefined) payload.channels = claims.channels
-  return keys.sign(payload, ttlSeconds)
+  const iat = Math.floor(Date.now() / 1000)
+  payload.iat = iat
+  payload.exp = iat + ttlSeconds
+  return sign(payload)
 }

@@ -1,11 +1,10 @@
 // Token keys from configuration: the signing key and its kid, earlier keys
 // kept for verification during a rotation, and an identity provider's JWKS.
 import { createPublicKey } from 'node:crypto'
-import { createSigner, createVerifier } from 'fast-jwt'
 import { ConfigError, MIN_PRODUCTION_SECRET_BYTES, type GatecastConfig } from '../config/config.ts'
 import { RemoteKeySet, safeUrl, type JwksOptions } from './jwks.ts'
 import { checkKeyFits, derivedKeyId, loadPrivateKey, loadPublicKey, sameKey, spkiPem, type Warn } from './key-files.ts'
-import { TokenKeys, type Sign, type Verify, type VerifyOptions } from './token-keys.ts'
+import { TokenKeys, type Key, type SignOptions, type VerifyOptions } from './token-keys.ts'
 
 // Clocks of token issuers drift; a few seconds is the usual allowance.
 const CLOCK_TOLERANCE_MS = 5000
@@ -43,17 +42,15 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
   const alg = config.jwtAlgorithm
   const warn = opts.warn ?? (() => {})
   const hmac = alg.startsWith('HS')
-  const verifyOptions = {
+  const verifyOptions: VerifyOptions = {
     algorithms: [alg],
     clockTolerance: CLOCK_TOLERANCE_MS,
     // fast-jwt only compares iss/aud when present; configured means required
     requiredClaims: [...(config.jwtIssuer !== undefined ? ['iss'] : []), ...(config.jwtAudience !== undefined ? ['aud'] : [])],
     ...(config.jwtIssuer !== undefined ? { allowedIss: config.jwtIssuer } : {}),
     ...(config.jwtAudience !== undefined ? { allowedAud: config.jwtAudience } : {})
-  } satisfies VerifyOptions
-  const verifier = (key: string): Verify => createVerifier({ ...verifyOptions, key })
-  const signer = (key: string, kid: string): Sign => createSigner({
-    key,
+  }
+  const signOptions = (kid: string): SignOptions => ({
     algorithm: alg,
     kid,
     ...(config.jwtIssuer !== undefined ? { iss: config.jwtIssuer } : {}),
@@ -65,33 +62,34 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
     throw new ConfigError(`JWT_PREVIOUS_KEY_IDS has ${config.jwtPreviousKeyIds.length} items for ${previous.length} previous keys (${hmac ? 'JWT_PREVIOUS_SECRETS' : 'JWT_PREVIOUS_PUBLIC_KEY_FILES'}); give one kid per key, in the same order`)
   }
 
-  // kid → the key's identity (to catch one kid naming two keys) and its verifier
-  const byKid = new Map<string, Verify>()
+  // kid → the key's identity (to catch one kid naming two keys) and the key
+  const byKid = new Map<string, Key>()
   const owner = new Map<string, string>()
-  const add = (kid: string, identity: string, verify: Verify, what: string): void => {
+  const add = (kid: string, identity: string, key: Key, what: string): void => {
     const had = owner.get(kid)
     if (had !== undefined && had !== identity) throw new ConfigError(`key id ${kid} (${what}) already names another key; give each key its own kid`)
     if (had === undefined) {
       owner.set(kid, identity)
-      byKid.set(kid, verify)
+      byKid.set(kid, key)
     }
   }
   // the signing key, under JWT_KEY_ID (default: its derived id) and its derived id; returns its kid
-  const addCurrent = (identity: string, verify: Verify, what: string): string => {
+  const addCurrent = (identity: string, key: Key, what: string): string => {
     const kid = config.jwtKeyId ?? identity
-    add(kid, identity, verify, 'JWT_KEY_ID')
-    add(identity, identity, verify, what)
+    add(kid, identity, key, 'JWT_KEY_ID')
+    add(identity, identity, key, what)
     return kid
   }
   // earlier key i, under its derived id and under JWT_PREVIOUS_KEY_IDS item i when given
-  const addPrevious = (i: number, identity: string, verify: Verify, what: string): void => {
+  const addPrevious = (i: number, identity: string, key: Key, what: string): void => {
     const given = config.jwtPreviousKeyIds[i]
-    if (given !== undefined && given !== '') add(given, identity, verify, `JWT_PREVIOUS_KEY_IDS item ${i + 1}`)
-    add(identity, identity, verify, what)
+    if (given !== undefined && given !== '') add(given, identity, key, `JWT_PREVIOUS_KEY_IDS item ${i + 1}`)
+    add(identity, identity, key, what)
   }
 
-  let sign: Sign | undefined
-  let current: Verify | undefined
+  let privateKey: Key | undefined
+  let sign: SignOptions | undefined
+  let current: Key | undefined
 
   if (hmac) {
     const stray = [['JWT_PUBLIC_KEY_FILE', config.jwtPublicKeyFile], ['JWT_PRIVATE_KEY_FILE', config.jwtPrivateKeyFile], ['JWT_JWKS_URL', config.jwtJwksUrl]]
@@ -106,17 +104,18 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       if (config.production) throw new ConfigError(`${msg} (drop it once the tokens it signed have expired)`)
       warn(msg)
     })
-    current = verifier(hmacSecret)
-    sign = signer(hmacSecret, addCurrent(derivedKeyId(hmacSecret), current, 'JWT_SECRET'))
+    current = hmacSecret
+    privateKey = hmacSecret
+    sign = signOptions(addCurrent(derivedKeyId(hmacSecret), current, 'JWT_SECRET'))
     config.jwtPreviousSecrets.forEach((secret, i) => {
-      addPrevious(i, derivedKeyId(secret), verifier(secret), `JWT_PREVIOUS_SECRETS item ${i + 1}`)
+      addPrevious(i, derivedKeyId(secret), secret, `JWT_PREVIOUS_SECRETS item ${i + 1}`)
     })
   } else {
     if (config.jwtPreviousSecrets.length > 0) throw new ConfigError(`JWT_PREVIOUS_SECRETS needs an HS algorithm; with ${alg} list earlier public keys in JWT_PREVIOUS_PUBLIC_KEY_FILES`)
-    const privateKey = config.jwtPrivateKeyFile !== undefined ? loadPrivateKey(config.jwtPrivateKeyFile) : undefined
+    const privateKeyObject = config.jwtPrivateKeyFile !== undefined ? loadPrivateKey(config.jwtPrivateKeyFile) : undefined
     let publicKey = config.jwtPublicKeyFile !== undefined ? loadPublicKey(config.jwtPublicKeyFile, 'JWT_PUBLIC_KEY_FILE') : undefined
-    if (privateKey !== undefined) {
-      const derived = createPublicKey(privateKey)
+    if (privateKeyObject !== undefined) {
+      const derived = createPublicKey(privateKeyObject)
       if (publicKey !== undefined && !sameKey(publicKey, derived)) {
         throw new ConfigError(`JWT_PRIVATE_KEY_FILE ${config.jwtPrivateKeyFile ?? ''} is not the private half of JWT_PUBLIC_KEY_FILE ${config.jwtPublicKeyFile ?? ''}`)
       }
@@ -127,9 +126,12 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
     }
     if (publicKey !== undefined) {
       checkKeyFits(publicKey, alg, 'JWT_PUBLIC_KEY_FILE', config.production, warn)
-      current = verifier(spkiPem(publicKey))
+      current = spkiPem(publicKey)
       const keyId = addCurrent(derivedKeyId(publicKey), current, 'JWT_PUBLIC_KEY_FILE')
-      if (privateKey !== undefined) sign = signer(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), keyId)
+      if (privateKeyObject !== undefined) {
+        privateKey = privateKeyObject.export({ type: 'pkcs8', format: 'pem' }).toString()
+        sign = signOptions(keyId)
+      }
     } else if (config.jwtKeyId !== undefined) {
       throw new ConfigError('JWT_KEY_ID names the signing key, but there is none (JWT_PUBLIC_KEY_FILE / JWT_PRIVATE_KEY_FILE)')
     }
@@ -137,11 +139,11 @@ export function createTokenKeys (config: GatecastConfig, hmacSecret: string | un
       const what = `JWT_PREVIOUS_PUBLIC_KEY_FILES item ${i + 1}`
       const key = loadPublicKey(file, what)
       checkKeyFits(key, alg, what, config.production, warn)
-      addPrevious(i, derivedKeyId(key), verifier(spkiPem(key)), what)
+      addPrevious(i, derivedKeyId(key), spkiPem(key), what)
     })
   }
 
   const remote = config.jwtJwksUrl !== undefined ? remoteKeySet(config.jwtJwksUrl, config, warn, opts.log) : undefined
 
-  return new TokenKeys({ algorithm: alg, sign, byKid, current, remote, verifyOptions })
+  return new TokenKeys({ algorithm: alg, privateKey, signOptions: sign, byKid, current, remote, verifyOptions })
 }

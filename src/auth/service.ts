@@ -4,7 +4,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { GatecastConfig } from '../config/config.ts'
 import type { Engine } from '../engine/types.ts'
 import { GatecastError } from '../protocol/errors.ts'
-import { identityFromClaims, signAccessToken, tokenError, type Identity } from './claims.ts'
+import { identityFromClaims, jtiOf, signAccessToken, tokenError, type Identity } from './claims.ts'
+import { jwtFromKeys, type Jwt, type Sign } from './jwt.ts'
 import { signingUnavailable, type TokenKeys } from './token-keys.ts'
 import type { LookupUser, VerifiedUser, VerifyCredentials } from './users.ts'
 
@@ -21,25 +22,35 @@ const LOGIN_FAILURE_WINDOW = 15 * 60
 const refreshKey = (token: string): string => createHash('sha256').update(token).digest('base64url')
 
 export class AuthService {
-  readonly #keys: TokenKeys
+  readonly #sign: Sign | undefined
+  readonly #verify: Jwt['verify']
   readonly #engine: Engine
   readonly #config: GatecastConfig
   readonly #verifyCredentials: VerifyCredentials
   readonly #lookupUser: LookupUser | undefined
 
-  constructor (keys: TokenKeys, engine: Engine, config: GatecastConfig, users: { verifyCredentials: VerifyCredentials, lookupUser?: LookupUser }) {
-    this.#keys = keys
+  /**
+   * `jwt` signs and verifies: @fastify/jwt's in the app (plugins/jwt.ts); by
+   * default the same fast-jwt signer and verifier built from `keys` without it.
+   */
+  constructor (keys: TokenKeys, engine: Engine, config: GatecastConfig, users: { verifyCredentials: VerifyCredentials, lookupUser?: LookupUser }, jwt: Jwt = jwtFromKeys(keys)) {
+    this.#sign = jwt.sign
+    this.#verify = jwt.verify
     this.#engine = engine
     this.#config = config
     this.#verifyCredentials = users.verifyCredentials
     this.#lookupUser = users.lookupUser
   }
 
+  get canSign (): boolean {
+    return this.#sign !== undefined
+  }
+
   /** Verifies signature, algorithm, key (kid), time claims, issuer/audience and revocation. */
   async verifyAccess (token: string): Promise<Identity> {
     let identity: Identity
     try {
-      identity = identityFromClaims(await this.#keys.verify(token), this.#config.jwtUserClaim)
+      identity = identityFromClaims(await this.#verify(token), this.#config.jwtUserClaim)
     } catch (err) {
       throw tokenError(err)
     }
@@ -49,13 +60,21 @@ export class AuthService {
     return identity
   }
 
+  /** False for a verified payload whose `jti` was revoked (logout), as @fastify/jwt's `trusted` hook asks. */
+  async isTrusted (payload: unknown): Promise<boolean> {
+    const jti = payload !== null && typeof payload === 'object' ? jtiOf((payload as { jti?: unknown }).jti) : undefined
+    return jti === undefined || !await this.#engine.store.isTokenRevoked(jti)
+  }
+
   async #issue (user: VerifiedUser, family: string): Promise<TokenPair> {
+    const sign = this.#sign
+    if (sign === undefined) throw signingUnavailable()
     const refresh = randomBytes(32).toString('base64url')
     await this.#engine.store.saveRefreshToken(refreshKey(refresh), {
       userId: user.id, name: user.name, roles: user.roles, channels: user.channels, family
     }, this.#config.refreshTokenTtl)
     return {
-      access_token: signAccessToken(this.#keys, { sub: user.id, name: user.name, roles: user.roles, channels: user.channels }, this.#config.accessTokenTtl),
+      access_token: signAccessToken(sign, { sub: user.id, name: user.name, roles: user.roles, channels: user.channels }, this.#config.accessTokenTtl),
       token_type: 'Bearer',
       expires_in: this.#config.accessTokenTtl,
       refresh_token: refresh,
@@ -65,7 +84,7 @@ export class AuthService {
 
   async login (username: string, password: string): Promise<TokenPair> {
     // before the password is looked at: a verify-only server has nothing to hand out
-    if (!this.#keys.canSign) throw signingUnavailable()
+    if (!this.canSign) throw signingUnavailable()
     const failKey = `login-fail:${username}`
     // Counted (atomically) before the password is checked, not after: the check is slow,
     // and attempts sent together would all pass a count that none of them has raised yet.
@@ -82,7 +101,7 @@ export class AuthService {
 
   async refresh (refreshToken: string): Promise<TokenPair> {
     // before the token is used up
-    if (!this.#keys.canSign) throw signingUnavailable()
+    if (!this.canSign) throw signingUnavailable()
     const used = await this.#engine.store.useRefreshToken(refreshKey(refreshToken))
     if (used === null) throw GatecastError.invalidRefreshToken('invalid or expired refresh token')
     const { record, reused } = used

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { identityFromClaims, signAccessToken, tokenError } from '../../src/auth/claims.ts'
+import { jwtFromKeys } from '../../src/auth/jwt.ts'
 import { createTokenKeys } from '../../src/auth/keys.ts'
 import { readConfig } from '../../src/config/config.ts'
 import { GatecastError, isGatecastError } from '../../src/protocol/errors.ts'
@@ -113,17 +114,28 @@ t.test('tokenError: anything else is a malformed token; a GatecastError passes t
   t.equal(tokenError(own), own, 'the same object, code and message kept')
 })
 
+t.test('tokenError: what the key function refused comes out as itself, through fast-jwt\'s wrapping', async t => {
+  const own = GatecastError.tokenInvalid('unknown signing key (kid)')
+  const verifyWithKeyFunction = createVerifier({ key: async () => { throw own } })
+  const thrown = await verifyWithKeyFunction(sign({ sub: 'a' })).then(() => null, (err: unknown) => err)
+  t.equal((thrown as { code?: unknown } | null)?.code, 'FAST_JWT_KEY_FETCHING_ERROR', 'fast-jwt wraps it')
+  t.equal(tokenError(thrown), own, 'the GatecastError it wrapped')
+  const foreign = await createVerifier({ key: async () => { throw new Error('internal detail') } })(sign({ sub: 'a' })).then(() => null, (err: unknown) => err)
+  t.match(tokenError(foreign), invalid('malformed token'), 'anything else the key function throws says nothing more')
+})
+
 t.test('signAccessToken: the claims Gatecast issues, read back as an identity', async t => {
   const config = readConfig({}, { JWT_SECRET: SECRET, JWT_ISSUER: 'https://gatecast.test' }, '/nonexistent')
-  const keys = createTokenKeys(config, SECRET)
-  const token = signAccessToken(keys, { sub: 'alice', roles: ['admin'], channels: ['chat'] }, 120)
-  const payload = await keys.verify(token) as Record<string, unknown>
+  const { sign, verify } = jwtFromKeys(createTokenKeys(config, SECRET))
+  if (sign === undefined) throw new Error('HS256 keys sign')
+  const token = signAccessToken(sign, { sub: 'alice', roles: ['admin'], channels: ['chat'] }, 120)
+  const payload = await verify(token) as Record<string, unknown>
   t.equal(payload.iss, 'https://gatecast.test')
   t.equal((payload.exp as number) - (payload.iat as number), 120, 'exp is iat + ttl')
   t.match(payload.jti, /^[0-9a-f-]{36}$/, 'a random jti, so the token can be revoked')
   t.same(identityFromClaims(payload, 'sub'), { userId: 'alice', name: 'alice', roles: ['admin'], channels: ['chat'], jti: payload.jti, exp: payload.exp })
 
-  const plain = await keys.verify(signAccessToken(keys, { sub: 'bob', name: 'Bob', roles: [] }, 60)) as Record<string, unknown>
+  const plain = await verify(signAccessToken(sign, { sub: 'bob', name: 'Bob', roles: [] }, 60)) as Record<string, unknown>
   t.equal(plain.name, 'Bob')
   t.notOk('roles' in plain, 'no roles claim for no roles')
   t.notOk('channels' in plain, 'no channels claim: every channel')

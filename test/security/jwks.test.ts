@@ -3,6 +3,7 @@
 // when the IdP rotates; unknown kids refused without a fetch storm; an IdP
 // that is down, slow or answers garbage gives 401 jwks_unavailable, never 500.
 import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { api, type TestApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
 import { deadUrl, jwk, keyPair, signToken, startJwksServer, thumbprintKid, writeKeyPair, type KeyPair } from '../helpers/keys-extra.ts'
@@ -183,4 +184,18 @@ t.test('JWKS next to a local key pair: local logins and IdP tokens both work', a
   // and the IdP cannot publish a key under the local kid
   idp.keys = [jwk(K1, 'k1'), jwk(STRANGER, thumbprintKid(LOCAL.publicKey))]
   await expectRefused(t, a, `${a.ws}/ws/chat`, bearer(signToken(claims('mallory'), { alg: 'RS256', key: STRANGER.privateKey, header: { kid: thumbprintKid(LOCAL.publicKey) } })), 401, 'token_invalid', 'local kid, key from the JWKS')
+})
+
+t.test('a host route verifying with request.jwtVerify (@fastify/jwt) gets the IdP keys too', async t => {
+  const idp = await startJwksServer(t, [jwk(K1, 'k1')])
+  const hostRoute = async (app: FastifyInstance): Promise<void> => {
+    app.get('/me', async (req) => ({ sub: (await req.jwtVerify<{ sub: string }>()).sub }))
+  }
+  const a = await start(t, { jwtAlgorithm: 'RS256', jwtJwksUrl: idp.url, jwtIssuer: ISS, jwtAudience: AUD, jwtJwksCooldown: 30 }, { plugins: [hostRoute] })
+  const me = async (token: string) => api(a.base, 'GET', '/me', { headers: { authorization: `Bearer ${token}` } })
+  t.match(await me(idpToken(K1, 'k1')), { status: 200, body: { sub: 'alice' } }, 'IdP token')
+  t.match(await me(idpToken(STRANGER, 'k1', 'mallory')), { status: 401 }, 'kid k1, another key')
+  t.match(await me(idpToken(K1, 'k1', 'mallory', { aud: 'someone-else' })), { status: 401 }, 'another audience')
+  t.match(await me(idpToken(K1, 'made-up')), { status: 401, body: { code: 'token_invalid' } }, 'a kid the set does not have (the cooldown holds the refetch back)')
+  t.equal(idp.requests, 1, 'one fetch')
 })
