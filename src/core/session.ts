@@ -81,7 +81,7 @@ export class Session implements TransportHandler, SubscriptionOwner {
   readonly #subs: Subscription[] = []
   // subscription changes run one after another, in the order they were asked
   // for: answers come in order, and none sees another half done
-  #ops: Promise<void> = Promise.resolve()
+  #ops: Promise<void> | null = null
   readonly #host: SessionHost
   readonly #budget: MessageBudget
   #badFrames = 0
@@ -153,8 +153,11 @@ export class Session implements TransportHandler, SubscriptionOwner {
 
   /** Runs a subscription change after the ones asked for before it; its failure is the caller's. */
   queue (op: () => Promise<void>): Promise<void> {
-    const run = this.#ops.then(op)
-    this.#ops = run.catch(() => {})
+    const run = this.#ops === null ? op() : this.#ops.then(op)
+    const tail: Promise<void> = run.catch(() => {})
+    this.#ops = tail
+    // an idle socket holds no settled chain
+    tail.then(() => { if (this.#ops === tail) this.#ops = null }, () => {})
     return run
   }
 

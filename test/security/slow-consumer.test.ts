@@ -2,9 +2,9 @@
 // member publishes: the backlog is judged over time, not by one burst.
 import t from 'tap'
 import WebSocket from 'ws'
-import { startApp } from '../../helpers/app.ts'
-import { connect } from '../../helpers/client.ts'
-import { rawSocket, serverSockets } from '../../helpers/ws-extra.ts'
+import { startApp } from '../helpers/app.ts'
+import { connect } from '../helpers/client.ts'
+import { rawSocket, serverSockets } from '../helpers/ws-extra.ts'
 
 t.test('100 messages of 60 KB published back to back reach a reading member whole, live and again by since', async t => {
   const a = await startApp(t, { config: { usersFile: null, historySize: 200 } })

@@ -1,9 +1,12 @@
 // HISTORY_MAX_BYTES on both engines: history has an overall bound, the oldest
 // entries of the largest channels go first, and a client asking for them gets
-// recovered: false, never a partial replay.
+// recovered: false, never a partial replay. Any user can create channels and
+// fill their history: without the bound it stayed for HISTORY_TTL.
 import t from 'tap'
 import type { Engine } from '../../src/engine/index.ts'
 import { waterLevel } from '../../src/engine/redis/broker.ts'
+import { startApp } from '../helpers/app.ts'
+import { connect } from '../helpers/client.ts'
 import { KINDS, openEngine } from '../helpers/engine.ts'
 
 const opts = { historySize: 1000, historyTtl: 300 }
@@ -68,4 +71,22 @@ t.test('waterLevel: the highest level that frees enough, largest channels first'
   t.equal(waterLevel([40, 40, 40], 30), 30, 'equal channels share the cut')
   t.equal(waterLevel([10, 10], 50), 0, 'not enough here: all of them, and the next round goes on')
   t.equal(waterLevel([], 10), 0)
+})
+
+t.test('a user who fills history over many channels and leaves cannot grow it past HISTORY_MAX_BYTES', async t => {
+  const a = await startApp(t, { config: { usersFile: null, historyMaxBytes: 1_000_000, wsMessageRate: 1000 } })
+  const chunk = 'm'.repeat(60_000)
+  const channels = ['junk:1', 'junk:2', 'junk:3']
+  const sockets = await Promise.all(channels.map(c => connect(`${a.ws}/ws/${c}`, { headers: { authorization: `Bearer ${a.token({ sub: 'mallory' })}` } })))
+  t.teardown(() => { for (const s of sockets) s.ws.terminate() })
+  // 300 messages of 60 KB, 18 MB, sent at once over three sockets
+  for (let n = 0; n < 100; n++) for (const s of sockets) s.send({ type: 'publish', data: { n, chunk }, ref: n })
+  await Promise.all(sockets.map(async s => { for (let n = 0; n < 100; n++) await s.next(f => f.type === 'ack' && f.ref === n, 10_000) }))
+  const first = (await a.app.gatecast.history('junk:1', { limit: 1000 })).messages
+  for (const s of sockets) s.ws.close()
+  const kept = (a.app.engine.broker as unknown as { historyBytes: number }).historyBytes
+  t.ok(kept <= 1_000_000, `history holds ${kept} bytes of 18 MB published`)
+  t.ok(kept > 500_000, 'and still the newest of it')
+  t.ok(first.length > 0 && first.length < 100, `a channel keeps its newest (${first.length} of 100)`)
+  t.equal((first.at(-1)?.data as { n: number }).n, 99)
 })
