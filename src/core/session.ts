@@ -274,6 +274,8 @@ export class Session implements TransportHandler, SubscriptionOwner {
         break
       }
       case 'refresh':
+        // a verification each: budgeted like the rest
+        if (!this.#allowed(undefined, undefined)) return
         this.#refresh(frame).catch((err: unknown) => this.failed(err))
         break
     }
@@ -310,8 +312,10 @@ export class Session implements TransportHandler, SubscriptionOwner {
   async #refresh (frame: RefreshFrame): Promise<void> {
     const identity = await this.#host.verify(frame.token)
     if (identity.userId !== this.userId) throw GatecastError.forbidden('token belongs to another user')
+    // in force at once (expiry, revocation, the checks of subscribes still to start), even
+    // while a subscription change ahead of the withdrawals below is in flight
+    this.#identity = identity
     await this.queue(async () => {
-      this.#identity = identity
       // what the server subscribed was never the client's to ask for: the new token does not judge it
       for (const sub of [...this.#subs]) {
         if (sub.by === 'client' && !this.#host.mayJoin(sub, identity)) await this.#host.unsubscribe(this, sub.channel, 'forbidden')

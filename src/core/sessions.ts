@@ -95,7 +95,9 @@ export class Sessions implements SessionHost {
       if (!isValidChannel(channel)) throw GatecastError.badChannel()
       if (o.since !== undefined && !isValidId(o.since)) throw GatecastError.badSince()
       // already there: every message since it subscribed reached it, so nothing to replay or double
-      if (session.subscription(channel) !== undefined) {
+      const existing = session.subscription(channel)
+      if (existing !== undefined) {
+        if (o.by === 'server') existing.markServer()
         session.send(subscribedFrameText(channel, o.by, o.ref))
         return
       }

@@ -52,6 +52,11 @@ export class Subscription {
     return (this.#state & BY_SERVER) !== 0 ? 'server' : 'client'
   }
 
+  /** the server subscribed it (again): the token no longer judges it */
+  markServer (): void {
+    this.#state |= BY_SERVER
+  }
+
   /** in presence: its removal is owed when it ends */
   get present (): boolean {
     return (this.#state & PRESENT) !== 0

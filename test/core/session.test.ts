@@ -115,3 +115,18 @@ t.test('a closed socket: no frame handled or written after close, close hooks an
   t.equal(n.stats.closes.get(1000), 1)
   t.ok(n.log.lines.some(l => l.msg === 'socket closed'), 'the close is logged')
 })
+
+t.test('a channel the server joins again is the server\'s: a refresh without it in the token keeps it', async t => {
+  const n = await coreNode(t)
+  const s = await n.connect('room:1', { channels: ['room:*'] })
+  const id = s.frames()[0].connectionId as string
+  t.equal(await n.gatecast.subscribeConnection(id, 'room:1'), true)
+  await sleep(10)
+  t.match(s.frames().at(-1), { type: 'subscribed', channel: 'room:1', by: 'server' })
+  const exp = Math.floor(Date.now() / 1000) + 3600
+  s.receive({ type: 'refresh', token: n.token({ channels: ['lobby'], exp }) })
+  await sleep(10)
+  t.same(s.frames().at(-1), { type: 'refreshed', expiresAt: exp }, 'no unsubscribed: the server joined it')
+  await n.gatecast.publish('room:1', 'still here')
+  t.match(s.frames().at(-1), { type: 'message', channel: 'room:1', data: 'still here' })
+})

@@ -7,7 +7,7 @@ import type { Engine } from '../../src/engine/index.ts'
 import { waterLevel } from '../../src/engine/redis/broker.ts'
 import { startApp } from '../helpers/app.ts'
 import { connect } from '../helpers/client.ts'
-import { KINDS, openEngine } from '../helpers/engine.ts'
+import { KINDS, openEngine, rawRedis } from '../helpers/engine.ts'
 
 const opts = { historySize: 1000, historyTtl: 300 }
 const data = (n: number, size: number): string => JSON.stringify({ n, pad: 'p'.repeat(size) })
@@ -89,4 +89,24 @@ t.test('a user who fills history over many channels and leaves cannot grow it pa
   t.ok(kept > 500_000, 'and still the newest of it')
   t.ok(first.length > 0 && first.length < 100, `a channel keeps its newest (${first.length} of 100)`)
   t.equal((first.at(-1)?.data as { n: number }).n, 99)
+})
+
+t.test('redis: a channel whose history expired stops counting (sweep, and before any eviction), so live channels are not cut for it', async t => {
+  const { engine, prefix } = await openEngine(t, 'redis', { historyMaxBytes: 100_000 })
+  const r = rawRedis(t)
+  for (let n = 0; n < 60; n++) await engine.broker.publish('idle', { from: null, dataJson: data(n, 1000), ts: Date.now() }, { historySize: 1000, historyTtl: 1 })
+  t.ok(Number(await r.get(`${prefix}:histtotal`)) > 60_000, 'counted while kept')
+  await new Promise(resolve => setTimeout(resolve, 1200))
+  t.equal(await r.exists(`${prefix}:{ch:idle}:hist`), 0, 'the stream expired with its TTL')
+  // a live channel now goes over the bound with the stale count: only the stale one may go
+  for (let n = 0; n < 40; n++) await engine.broker.publish('live', { from: null, dataJson: data(n, 1000), ts: Date.now() }, opts)
+  await settled(engine)
+  t.same((await kept(engine, 'live')).length, 40, 'the live channel keeps all 40: the expired one was taken out instead')
+  t.equal(await r.zscore(`${prefix}:histsizes`, 'idle'), null)
+
+  for (let n = 0; n < 5; n++) await engine.broker.publish('brief', { from: null, dataJson: data(n, 1000), ts: Date.now() }, { historySize: 1000, historyTtl: 1 })
+  await new Promise(resolve => setTimeout(resolve, 1200))
+  await (engine.broker as unknown as { sweepHistory: (ms: number) => Promise<void> }).sweepHistory(5000)
+  t.equal(await r.zscore(`${prefix}:histsizes`, 'brief'), null, 'the periodic sweep takes it out too')
+  t.equal(Number(await r.get(`${prefix}:histtotal`)), Number(await r.zscore(`${prefix}:histsizes`, 'live')), 'the total is the live channel alone')
 })

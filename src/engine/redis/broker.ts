@@ -70,7 +70,14 @@ export class RedisBroker implements Broker {
 
   #onMessage (topic: string, payload: string): void {
     const listener = this.#listener
-    if (listener === null) return
+    if (listener === null) {
+      // answers to this node's own calls are settled even while it has no listener (shutdown)
+      if (topic === this.#nodeTopic) {
+        const msg = JSON.parse(payload) as NodeMessage
+        if (msg.t === 'a') this.#settle(msg.id, msg.answer)
+      }
+      return
+    }
     if (topic === this.#controlTopic) {
       listener.control(JSON.parse(payload) as ControlMessage)
       return
@@ -112,6 +119,40 @@ export class RedisBroker implements Broker {
     return id
   }
 
+  /**
+   * Takes the channels whose history stream expired (idle past their TTL) out
+   * of the byte counts; resolves to how many there were.
+   */
+  async #reconcile (channels: readonly string[]): Promise<number> {
+    const { client, keys: k, scripts: s } = this.#c
+    if (channels.length === 0) return 0
+    const pipe = client.pipeline()
+    for (const channel of channels) pipe.exists(k.hist(channel))
+    const exists = await pipe.exec() ?? []
+    const gone = channels.filter((_c, i) => exists[i]?.[1] === 0)
+    // a level no channel reaches: only a vanished stream gives anything back
+    await Promise.all(gone.map(channel => s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, Number.MAX_SAFE_INTEGER, 0)))
+    return gone.length
+  }
+
+  /**
+   * Walks every channel with history bytes and takes out the ones whose stream
+   * expired, so the total stays true while nothing is evicted. One node a
+   * period does it (a lock in Redis).
+   */
+  async sweepHistory (periodMs: number): Promise<void> {
+    const { client, keys: k, nodeId } = this.#c
+    if (await client.set(k.histSweep(), nodeId, 'PX', Math.max(1000, periodMs - 1000), 'NX') !== 'OK') return
+    let cursor = '0'
+    do {
+      const [next, flat] = await client.zscan(k.histSizes(), cursor, 'COUNT', 200)
+      cursor = next
+      const channels: string[] = []
+      for (let i = 0; i < flat.length; i += 2) channels.push(flat[i])
+      await this.#reconcile(channels)
+    } while (cursor !== '0')
+  }
+
   /** resolves when an eviction in flight is done (tests, shutdown) */
   async settled (): Promise<void> {
     await this.#evicting
@@ -133,6 +174,8 @@ export class RedisBroker implements Broker {
       if (flat.length === 0) return
       const sizes: Array<[string, number]> = []
       for (let i = 0; i < flat.length; i += 2) sizes.push([flat[i], Number(flat[i + 1])])
+      // a stream that expired still counts until someone notices: not a reason to cut live ones
+      if (await this.#reconcile(sizes.map(([channel]) => channel)) > 0) continue
       const level = waterLevel(sizes.map(([, n]) => n), total - target)
       await Promise.all(sizes.filter(([, n]) => n > level).map(([channel]) =>
         s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, level, target)))
@@ -187,9 +230,12 @@ export class RedisBroker implements Broker {
       const timer = setTimeout(() => {
         this.#calls.delete(id)
         reject(GatecastError.unavailable('the node holding the connection did not answer'))
-      }, CALL_TIMEOUT_MS)
+      }, CALL_TIMEOUT_MS).unref()
       this.#calls.set(id, { resolve, timer })
     })
+    // the timer may fire while the publish below still waits on Redis: that rejection
+    // must never go unhandled (it would end the process); it is awaited below
+    answer.catch(() => {})
     const msg: NodeMessage = { t: 'q', id, from: this.#c.nodeId, connectionId, call }
     let receivers: number
     try {

@@ -9,12 +9,16 @@ import { RedisPresence } from './presence.ts'
 
 export type { RedisEngineOptions } from './connection.ts'
 
+// how often one node takes expired channels out of the history byte counts
+const HISTORY_SWEEP_MS = 60_000
+
 export function createRedisEngine (o: RedisEngineOptions): Engine {
   const c = new RedisConnection(o)
   const broker = new RedisBroker(c, o.historyMaxBytes)
   const presence = new RedisPresence(c)
   const store = new RedisAuthStore(c)
   const nodes = new NodeHeartbeat(c, presence, o.nodeTimeoutMs)
+  let sweeper: NodeJS.Timeout | null = null
   return {
     broker,
     presence,
@@ -25,8 +29,13 @@ export function createRedisEngine (o: RedisEngineOptions): Engine {
       if (!await c.waitReady(5000)) c.log.warn('redis is not reachable yet; the node answers 503 until it is')
       broker.listenControl()
       await nodes.start()
+      sweeper = setInterval(() => {
+        if (c.isReady()) broker.sweepHistory(HISTORY_SWEEP_MS).catch(c.onError)
+      }, HISTORY_SWEEP_MS).unref()
     },
     async close () {
+      if (sweeper !== null) clearInterval(sweeper)
+      sweeper = null
       broker.attach(null)
       presence.attach(null)
       // leaving cleanly: this node's connections leave presence now, not at the node timeout

@@ -17,6 +17,7 @@ export function redisKeys (p: string) {
     // history bytes per channel and in all, for HISTORY_MAX_BYTES
     histSizes: () => `${p}:histsizes`,
     histTotal: () => `${p}:histtotal`,
+    histSweep: () => `${p}:histsweep`,
     control: () => `${p}:control`,
     nodes: () => `${p}:nodes`,
     nodeConns: (n: string) => `${p}:node:${n}:conns`,

@@ -27,17 +27,15 @@ export class RedisPresence implements PresenceManager {
     return n
   }
 
+  // an empty channel marks the user's sockets in the node's share
   async reserveSocket (userId: string, max: number): Promise<boolean> {
     const { keys: k, scripts: s, nodeId } = this.#c
-    if (await s.reserve(k.sockets(userId), max) !== 1) return false
-    // an empty channel marks the user's sockets in the node's share
-    await s.count(k.nodeConns(nodeId), `\n${userId}`, 1)
-    return true
+    return await s.reserve(k.sockets(userId), k.nodeConns(nodeId), max, `\n${userId}`) === 1
   }
 
   async releaseSocket (userId: string): Promise<void> {
     const { keys: k, scripts: s, nodeId } = this.#c
-    await Promise.all([s.release(k.sockets(userId), 1), s.count(k.nodeConns(nodeId), `\n${userId}`, -1)])
+    await s.releaseSocket(k.sockets(userId), k.nodeConns(nodeId), `\n${userId}`)
   }
 
   async addConnection (ref: ConnectionRef): Promise<{ joined: boolean }> {

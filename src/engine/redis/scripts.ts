@@ -133,12 +133,24 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[3]) el
 return n
 `
 
-// a socket slot: taken only while fewer than ARGV[1] are, in one step
+// a socket slot (KEYS[1]) taken only while fewer than ARGV[1] are, and counted in
+// the node's share (KEYS[2], field ARGV[2]) in the same step, so neither can be
+// left without the other
 const RESERVE_LUA = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[1]) then return 0 end
 redis.call('INCR', KEYS[1])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return 1
+`
+
+// a slot given back, out of the node's share in the same step
+const RELEASE_SOCKET_LUA = `
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+local m = redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+if m <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return n
 `
 
 // DECRBY that removes the key at zero
@@ -183,6 +195,7 @@ export interface Scripts {
   count: Script
   channelCount: Script
   reserve: Script
+  releaseSocket: Script
   release: Script
   hit: Script
   rateHit: Script
@@ -202,7 +215,8 @@ export function defineScripts (client: Redis): Scripts {
     recover: define('gcRecover', 2, RECOVER_LUA),
     count: define('gcCount', 1, COUNT_LUA),
     channelCount: define('gcChannelCount', 2, CHANNEL_COUNT_LUA),
-    reserve: define('gcReserve', 1, RESERVE_LUA),
+    reserve: define('gcReserve', 2, RESERVE_LUA),
+    releaseSocket: define('gcReleaseSocket', 2, RELEASE_SOCKET_LUA),
     release: define('gcRelease', 1, RELEASE_LUA),
     hit: define('gcHit', 1, HIT_LUA),
     rateHit: define('gcRateHit', 1, RATE_HIT_LUA),
