@@ -7,7 +7,7 @@ import type { AuthService } from '../auth/service.ts'
 import type { ChannelSummary, ConnectionCall, ConnectionInfo, Engine, PresenceEntry, StoredMessage } from '../engine/types.ts'
 import { isValidId } from '../engine/ids.ts'
 import { GatecastError } from '../protocol/errors.ts'
-import { admit, giveUp, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
+import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
 import { ChannelRules, isValidChannel } from './channels.ts'
 import { Hooks, type OnCloseHook, type OnConnectHook, type OnPublishHook, type OnSubscribeHook } from './hooks.ts'
 import { Hub } from './hub.ts'
@@ -42,14 +42,12 @@ export class Gatecast {
   readonly #publisher: Publisher
   readonly #sessions: Sessions
   readonly #stats: Stats
-  readonly #log: Logger
   readonly #admission: AdmissionRules
   #shuttingDown = false
 
   constructor (engine: Engine, auth: AuthService, config: GatecastConfig, log: Logger, stats: Stats) {
     this.#engine = engine
     this.#stats = stats
-    this.#log = log
     this.rules = new ChannelRules({ historySize: config.historySize, historyTtl: config.historyTtl }, config.channels)
     this.#publisher = new Publisher(engine.broker, this.#hooks)
     this.hub = new Hub({
@@ -203,7 +201,9 @@ export class Gatecast {
 
   /** An admitted upgrade that never became a socket: its user's socket slot is given back. */
   abandon (admission: Admission): void {
-    giveUp(this.#engine, admission).catch((err: unknown) => this.#log.warn({ err, connectionId: admission.connectionId }, 'socket slot release failed'))
+    if (!admission.holdsSlot) return
+    admission.holdsSlot = false
+    this.#sessions.releaseSlot(admission.userId, admission.connectionId).catch(() => {})
   }
 
   // --- shutdown ----------------------------------------------------------------------

@@ -19,6 +19,9 @@ import type { Stats } from './stats.ts'
 import { Subscription, type SubscribedBy } from './subscription.ts'
 import type { Transport } from './transport.ts'
 
+// retries of a failed slot release, 1 s, 2 s, 4 s … apart
+const SLOT_RELEASE_RETRIES = 4
+
 export interface SessionsOptions {
   engine: Engine
   auth: Pick<AuthService, 'verifyAccess'>
@@ -242,9 +245,26 @@ export class Sessions implements SessionHost {
       sub.present = false
       this.#removePresence(session, sub.channel)
     }
-    this.#track(this.#o.engine.presence.releaseSocket(session.userId)
-      .catch((err: unknown) => this.log.warn({ err, connectionId: session.id }, 'socket slot release failed')))
+    this.#track(this.releaseSlot(session.userId, session.id))
     this.#o.hooks.runClose({ connectionId: session.id, userId: session.userId, channel: session.pathChannel, channels, code, durationMs }, this.log)
+  }
+
+  /**
+   * Gives a socket slot back. A release lost to an engine blip would keep the slot
+   * taken for the node's life (the user locked out at WS_SOCKETS_PER_USER), so it
+   * is retried with backoff, for about half a minute; what waits for it is the first try only.
+   */
+  releaseSlot (userId: string, connectionId: string): Promise<void> {
+    const presence = this.#o.engine.presence
+    const retry = (attempt: number): void => {
+      setTimeout(() => {
+        presence.releaseSocket(userId).catch((err: unknown) => {
+          if (attempt < SLOT_RELEASE_RETRIES) retry(attempt + 1)
+          else this.log.warn({ err, connectionId }, 'socket slot release failed')
+        })
+      }, 1000 * 2 ** attempt).unref()
+    }
+    return presence.releaseSocket(userId).catch(() => { retry(0) })
   }
 
   // --- presence ---------------------------------------------------------------------

@@ -130,3 +130,23 @@ t.test('a channel the server joins again is the server\'s: a refresh without it 
   await n.gatecast.publish('room:1', 'still here')
   t.match(s.frames().at(-1), { type: 'message', channel: 'room:1', data: 'still here' })
 })
+
+t.test('a socket slot release the engine fails is tried again: the user is not locked out at the cap', async t => {
+  const n = await coreNode(t, { wsSocketsPerUser: 1 })
+  const s = await n.connect('room:1')
+  const presence = n.engine.presence
+  const release = presence.releaseSocket.bind(presence)
+  let failures = 1
+  presence.releaseSocket = async (userId: string) => {
+    if (failures-- > 0) throw new Error('engine away for a moment')
+    await release(userId)
+  }
+  t.teardown(() => { presence.releaseSocket = release })
+  s.gone(1000)
+  await sleep(50)
+  t.equal((await n.gatecast.userStatus('alice')).connections, 1, 'the first release failed')
+  await t.rejects(n.connect('room:1'), { statusCode: 429, code: 'too_many_sockets' }, 'the slot is still taken')
+  await sleep(1100)
+  t.equal((await n.gatecast.userStatus('alice')).connections, 0, 'given back by the retry')
+  t.ok(await n.connect('room:1'), 'a new socket is admitted')
+})
