@@ -37,6 +37,8 @@ export interface AdmissionRules {
   allowedOrigins: readonly string[] | null
   socketsPerUser: number
   shuttingDown: () => boolean
+  /** gives a socket slot back, retrying what the engine fails (never rejects) */
+  releaseSlot: (userId: string, connectionId: string) => Promise<void>
 }
 
 /** Resolves to the admitted connection, or throws the GatecastError the client gets as HTTP. */
@@ -79,16 +81,15 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
       await a.hooks.runSubscribe({ connectionId: ctx.connectionId, userId: ctx.userId, channel, identity })
     }
   } catch (err) {
-    // the refusal is what the client must see, also when the engine fails to take the slot back
-    await giveUp(a.engine, ctx).catch(() => {})
+    await giveUp(a, ctx)
     throw err
   }
   return ctx
 }
 
-/** Gives the socket slot back for an admission that no session took over. */
-export async function giveUp (engine: Pick<Engine, 'presence'>, admission: Admission): Promise<void> {
+/** Gives the socket slot back for an admission that no session took over (once). */
+export async function giveUp (a: Pick<AdmissionRules, 'releaseSlot'>, admission: Admission): Promise<void> {
   if (!admission.holdsSlot) return
   admission.holdsSlot = false
-  await engine.presence.releaseSocket(admission.userId)
+  await a.releaseSlot(admission.userId, admission.connectionId)
 }

@@ -7,7 +7,7 @@ import type { AuthService } from '../auth/service.ts'
 import type { ChannelSummary, ConnectionCall, ConnectionInfo, Engine, PresenceEntry, StoredMessage } from '../engine/types.ts'
 import { isValidId } from '../engine/ids.ts'
 import { GatecastError } from '../protocol/errors.ts'
-import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
+import { admit, giveUp, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
 import { ChannelRules, isValidChannel } from './channels.ts'
 import { Hooks, type OnCloseHook, type OnConnectHook, type OnPublishHook, type OnSubscribeHook } from './hooks.ts'
 import { Hub } from './hub.ts'
@@ -78,7 +78,8 @@ export class Gatecast {
       hooks: this.#hooks,
       allowedOrigins: config.allowedOrigins,
       socketsPerUser: config.wsSocketsPerUser,
-      shuttingDown: () => this.#shuttingDown
+      shuttingDown: () => this.#shuttingDown,
+      releaseSlot: (userId, connectionId) => this.#sessions.releaseSlot(userId, connectionId)
     }
     stats.sources = { sockets: () => this.hub.size, subscriptionsByNamespace: () => this.hub.subscriptionsByNamespace(), engine: () => engine.health() }
   }
@@ -201,9 +202,7 @@ export class Gatecast {
 
   /** An admitted upgrade that never became a socket: its user's socket slot is given back. */
   abandon (admission: Admission): void {
-    if (!admission.holdsSlot) return
-    admission.holdsSlot = false
-    this.#sessions.releaseSlot(admission.userId, admission.connectionId).catch(() => {})
+    giveUp(this.#admission, admission).catch(() => {})
   }
 
   // --- shutdown ----------------------------------------------------------------------

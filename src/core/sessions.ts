@@ -253,6 +253,7 @@ export class Sessions implements SessionHost {
    * Gives a socket slot back. A release lost to an engine blip would keep the slot
    * taken for the node's life (the user locked out at WS_SOCKETS_PER_USER), so it
    * is retried with backoff, for about half a minute; what waits for it is the first try only.
+   * Every release goes through here: a close, a refused admission, an abandoned upgrade.
    */
   releaseSlot (userId: string, connectionId: string): Promise<void> {
     const presence = this.#o.engine.presence

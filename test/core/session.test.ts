@@ -148,5 +148,19 @@ t.test('a socket slot release the engine fails is tried again: the user is not l
   await t.rejects(n.connect('room:1'), { statusCode: 429, code: 'too_many_sockets' }, 'the slot is still taken')
   await sleep(1100)
   t.equal((await n.gatecast.userStatus('alice')).connections, 0, 'given back by the retry')
-  t.ok(await n.connect('room:1'), 'a new socket is admitted')
+  const again = await n.connect('room:1')
+  t.ok(again, 'a new socket is admitted')
+
+  // the same retry for a slot given back by a refused admission
+  again.gone(1000)
+  await sleep(50)
+  let refuse = true
+  n.gatecast.onConnect(() => { if (refuse) throw new GatecastError(403, 'forbidden', 'not now') })
+  failures = 1
+  await t.rejects(n.connect('room:1'), { statusCode: 403, code: 'forbidden' }, 'refused by the hook')
+  t.equal((await n.gatecast.userStatus('alice')).connections, 1, 'its release failed')
+  await sleep(1100)
+  refuse = false
+  t.equal((await n.gatecast.userStatus('alice')).connections, 0, 'given back by the retry')
+  t.ok(await n.connect('room:1'), 'and the user is admitted again')
 })
