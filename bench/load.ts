@@ -547,6 +547,28 @@ export function publishesDue (elapsedMs: number, rate: number, total: number, to
 }
 
 /**
+ * Sends `total` publishes paced at `rate` per second (groups of `together`
+ * leave in one tick), from a 5 ms ticker; `stop()` ends it early, `sentAll`
+ * says whether every publish went out.
+ */
+function pace (total: number, rate: number, together: number, publishOne: (n: number) => void): { stop: () => void, readonly sentAll: boolean } {
+  const t0 = performance.now()
+  let sent = 0
+  let sentAll = false
+  const tick = (): void => {
+    const due = publishesDue(performance.now() - t0, rate, total, together)
+    while (sent < due) publishOne(sent++)
+    if (sent >= total) {
+      clearInterval(ticker)
+      sentAll = true
+    }
+  }
+  const ticker = setInterval(tick, 5)
+  tick()
+  return { stop: () => clearInterval(ticker), get sentAll () { return sentAll } }
+}
+
+/**
  * R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency.
  * Reported as `bursts` when run with together = P (each room's members publish back to back).
  */
@@ -562,7 +584,6 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
   let measuring = false
   let warmDelivered = 0
   let phase = completion(0)
-  let sentAll = false
   const onData: OnData = (d) => {
     if (!measuring) {
       if (++warmDelivered === p.r * p.p) phase.done()
@@ -582,7 +603,7 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
   }
   const prefix = `room-${randomBytes(3).toString('hex')}-`
   let clients: Client[] = []
-  let ticker: NodeJS.Timeout | undefined
+  let pacer: ReturnType<typeof pace> | undefined
   try {
     // member j is in room j % R, so consecutive publishes go to different rooms
     clients = await connectMany(members, 50, i => connect(target.kind, target.nodes[i % target.nodes.length].port, `${prefix}${i % p.r}`, token(i), onData, health), health)
@@ -600,32 +621,17 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
     const filler = fillerFor(p.bytes)
     await target.profile?.start()
     const win = new Window(target.nodes)
-    const t0 = performance.now()
-    let sent = 0
-    const tick = () => {
-      const now = performance.now()
-      const due = publishesDue(now - t0, totalRate, total, k)
-      while (sent < due) {
-        clients[publisherOf(sent)].publish(filler === undefined ? { t: performance.now() } : { t: performance.now(), s: filler })
-        sent++
-      }
-      if (sent >= total) {
-        clearInterval(ticker)
-        sentAll = true
-      }
-    }
-    ticker = setInterval(tick, 5)
-    tick()
+    pacer = pace(total, totalRate, k, n => clients[publisherOf(n)].publish(filler === undefined ? { t: performance.now() } : { t: performance.now(), s: filler }))
     await phase.promise
     const w = win.stop()
     await target.profile?.stop(scenario)
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
     const r = windowResult(target, scenario, w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
-    if (!sentAll) r.complete = false
+    if (pacer?.sentAll !== true) r.complete = false
     r.limitedBy = limiter(w, 'latency', { rate: totalRate * p.p, achieved: delivered / (w.wallMs / 1000) })
     return r
   } finally {
-    clearInterval(ticker)
+    pacer?.stop()
     closeAll(clients)
   }
 }
@@ -729,7 +735,6 @@ export async function multi (target: Target, p: MultiParams): Promise<Result> {
   let measuring = false
   let warmDelivered = 0
   let phase = completion(0)
-  let sentAll = false
   const onData: OnData = (d) => {
     if (!measuring) {
       if (++warmDelivered === warmExpected) phase.done()
@@ -745,7 +750,7 @@ export async function multi (target: Target, p: MultiParams): Promise<Result> {
     return await target.mem()
   }
   let clients: Client[] = []
-  let ticker: NodeJS.Timeout | undefined
+  let pacer: ReturnType<typeof pace> | undefined
   try {
     clients = await connectMany(p.n, 50, i => connect(target.kind, port, null, token(i), onData, health), health)
     if (clients.length !== p.n) throw new Error(`multi: only ${clients.length} of ${p.n} sockets connected (${health.firstError ?? ''})`)
@@ -770,21 +775,7 @@ export async function multi (target: Target, p: MultiParams): Promise<Result> {
     phase = completion(p.seconds * 1000 + 30_000)
     await target.profile?.start()
     const win = new Window(target.nodes)
-    const t0 = performance.now()
-    let sent = 0
-    const tick = () => {
-      const due = publishesDue(performance.now() - t0, p.rate, total, 1)
-      while (sent < due) {
-        clients[publisherOf(sent)].publish({ t: performance.now() }, `${prefix}${channelOf(sent)}`)
-        sent++
-      }
-      if (sent >= total) {
-        clearInterval(ticker)
-        sentAll = true
-      }
-    }
-    ticker = setInterval(tick, 5)
-    tick()
+    pacer = pace(total, p.rate, 1, n => clients[publisherOf(n)].publish({ t: performance.now() }, `${prefix}${channelOf(n)}`))
     await phase.promise
     const w = win.stop()
     await target.profile?.stop('multi')
@@ -795,11 +786,11 @@ export async function multi (target: Target, p: MultiParams): Promise<Result> {
       heapKbPerSub: extra > 0 ? (all.heapUsed - one.heapUsed) / 1024 / extra : null,
       rssKbPerSub: extra > 0 ? (all.rss - one.rss) / 1024 / extra : null
     })
-    if (!sentAll) r.complete = false
+    if (pacer?.sentAll !== true) r.complete = false
     r.limitedBy = limiter(w, 'latency', { rate: expected / p.seconds, achieved: delivered / (w.wallMs / 1000) })
     return r
   } finally {
-    clearInterval(ticker)
+    pacer?.stop()
     closeAll(clients)
   }
 }

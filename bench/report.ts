@@ -112,8 +112,11 @@ export type ScenarioTitles = Record<ScenarioName, string>
 
 const ORDER: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster', 'multi', 'rooms-spread']
 
+/** A row of a targets table: the metric, where it is read, and what it must reach. */
+interface TargetRow { label: string, scenario: ScenarioName, pick: (s: Summary) => number | null, target: string }
+
 /** Issue 6's targets for Gatecast, as ratios to bare ws (must / goal). */
-const TARGETS: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary) => number | null, target: string }> = [
+const TARGETS: TargetRow[] = [
   { label: 'handshake: CPU per accepted connection', scenario: 'handshake', pick: s => s.cpuUsPerOp, target: '≤ 1.1 (stretch 0.8)' },
   { label: 'fan-out: CPU per delivery', scenario: 'fanout', pick: s => s.cpuUsPerOp, target: '≤ 0.5 (goal 0.4)' },
   { label: 'fan-out: p50 latency', scenario: 'fanout', pick: s => s.p50Ms, target: '' },
@@ -132,7 +135,7 @@ const TARGETS: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary)
  * publishes): ratios to bare ws, and Gatecast against Socket.IO where the
  * target names it.
  */
-const TARGETS_15: Array<{ label: string, scenario: ScenarioName, pick: (s: Summary) => number | null, target: string }> = [
+const TARGETS_15: TargetRow[] = [
   { label: 'multi: CPU per delivery', scenario: 'multi', pick: s => s.cpuUsPerOp, target: '≤ 0.8, and below socketio' },
   { label: 'multi: p50 latency', scenario: 'multi', pick: s => s.p50Ms, target: '' },
   { label: 'multi: p99 latency', scenario: 'multi', pick: s => s.p99Ms, target: '≤ 0.5' },
