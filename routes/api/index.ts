@@ -1,6 +1,7 @@
 // The server API for backends (GatewayWorker's Gateway:: over HTTP), cluster-wide.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ChannelNameSchema } from '../../src/protocol/frames.ts'
+import { CONNECTION_ID } from '../../src/core/gateway.ts'
 import { GatecastError } from '../../src/protocol/errors.ts'
 import {
   ChannelSummarySchema, ConnectionInfoSchema, DataBodySchema, errorRef, PresenceEntrySchema, StoredMessageSchema, UserInfoSchema
@@ -13,7 +14,7 @@ const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] 
 const denied = { 400: errorRef, 401: errorRef, 403: errorRef, 429: errorRef }
 const Accepted = Type.Object({ status: Type.Literal('accepted') })
 const UserChannelParams = Type.Object({ userId: UserParams.properties.userId, channel: ChannelNameSchema })
-const ConnectionParams = Type.Object({ connectionId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,100}$', description: 'The `connectionId` of a `ready` frame' }) })
+const ConnectionParams = Type.Object({ connectionId: Type.String({ pattern: CONNECTION_ID.source, description: 'The `connectionId` of a `ready` frame' }) })
 const ConnectionChannelParams = Type.Object({ connectionId: ConnectionParams.properties.connectionId, channel: ChannelNameSchema })
 // 404: no node has the connection; 503: the node that has it did not answer
 const oneConnection = { ...denied, 404: errorRef, 503: errorRef }

@@ -154,10 +154,10 @@ export class Session implements TransportHandler, SubscriptionOwner {
   /** Runs a subscription change after the ones asked for before it; its failure is the caller's. */
   queue (op: () => Promise<void>): Promise<void> {
     const run = this.#ops === null ? op() : this.#ops.then(op)
-    const tail: Promise<void> = run.catch(() => {})
+    // the chain goes on whatever this one did; an idle socket holds no settled chain
+    const settle = (): void => { if (this.#ops === tail) this.#ops = null }
+    const tail: Promise<void> = run.then(settle, settle)
     this.#ops = tail
-    // an idle socket holds no settled chain
-    tail.then(() => { if (this.#ops === tail) this.#ops = null }, () => {})
     return run
   }
 
