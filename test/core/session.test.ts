@@ -3,6 +3,7 @@
 import t from 'tap'
 import { CloseCodes } from '../../src/protocol/codes.ts'
 import { GatecastError } from '../../src/protocol/errors.ts'
+import type { Session } from '../../src/core/session.ts'
 import { sleep } from '../helpers/wait.ts'
 import { coreNode } from '../helpers/core.ts'
 
@@ -163,4 +164,24 @@ t.test('a socket slot release the engine fails is tried again: the user is not l
   refuse = false
   t.equal((await n.gatecast.userStatus('alice')).connections, 0, 'given back by the retry')
   t.ok(await n.connect('room:1'), 'and the user is admitted again')
+})
+
+t.test('refresh frames spend the message budget; a refresh is in force while a subscribe ahead of it still waits', async t => {
+  const n = await coreNode(t, { wsMessageRate: 2 })
+  let release: () => void = () => {}
+  n.gatecast.onSubscribe(async ({ channel }) => { if (channel === 'slow') await new Promise<void>(resolve => { release = resolve }) })
+  const s = await n.connect(null)
+  s.receive({ type: 'subscribe', channel: 'slow', ref: 'slow' })
+  const exp = Math.floor(Date.now() / 1000) + 7200
+  s.receive({ type: 'refresh', token: n.token({ exp }) })
+  await sleep(20)
+  t.notOk(s.frames().some(f => f.type === 'refreshed'), 'the answer waits its turn behind the subscribe')
+  t.equal((s.handler as Session).expiresAt, exp, 'but the new expiry is in force already')
+  release()
+  await sleep(20)
+  t.same(s.types().slice(-2), ['subscribed', 'refreshed'])
+
+  for (let i = 0; i < 6; i++) s.receive({ type: 'refresh', token: n.token({ exp }) })
+  await sleep(20)
+  t.ok(s.frames().some(f => f.type === 'error' && f.code === 'rate_limited'), 'past the budget: rate_limited')
 })

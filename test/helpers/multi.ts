@@ -76,17 +76,21 @@ export function seqOf (id: string): number {
 /**
  * A TCP relay to Redis that a test can cut: a node given its URL loses Redis
  * at once, with no chance to leave the cluster, and cannot reconnect (the
- * listener goes too). To the other nodes it is dead.
+ * listener goes too). To the other nodes it is dead. It can also stall: what
+ * the node sends waits in the relay (no error, no answer) until it resumes.
  */
-export async function redisLine (t: Teardown, target = REDIS_URL): Promise<{ url: string, cut: () => void }> {
+export async function redisLine (t: Teardown, target = REDIS_URL): Promise<{ url: string, cut: () => void, stall: () => void, resume: () => void }> {
   const { hostname, port } = new URL(target)
   const sockets = new Set<net.Socket>()
+  // the node's side of each connection, and where it goes
+  const lines = new Map<net.Socket, net.Socket>()
   const server = net.createServer(inbound => {
     const outbound = net.connect(Number(port), hostname)
+    lines.set(inbound, outbound)
     for (const s of [inbound, outbound]) {
       sockets.add(s)
       s.on('error', () => {})
-      s.on('close', () => { sockets.delete(s); inbound.destroy(); outbound.destroy() })
+      s.on('close', () => { sockets.delete(s); lines.delete(inbound); inbound.destroy(); outbound.destroy() })
     }
     inbound.pipe(outbound)
     outbound.pipe(inbound)
@@ -98,7 +102,10 @@ export async function redisLine (t: Teardown, target = REDIS_URL): Promise<{ url
     for (const s of sockets) s.destroy()
   }
   t.teardown(cut)
-  return { url: `redis://127.0.0.1:${address.port}`, cut }
+  // paused, the node's bytes wait in the relay's socket buffer
+  const stall = (): void => { for (const [inbound, outbound] of lines) { inbound.unpipe(outbound); inbound.pause() } }
+  const resume = (): void => { for (const [inbound, outbound] of lines) inbound.pipe(outbound) }
+  return { url: `redis://127.0.0.1:${address.port}`, cut, stall, resume }
 }
 
 export type Attempt = { opened: true, client: Client } | { opened: false, status: number, body: any }
