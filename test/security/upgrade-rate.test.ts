@@ -100,3 +100,13 @@ t.test('plain GETs are not upgrade attempts: 426, uncounted', async t => {
   const token = a.token({ sub: 'alice' })
   for (let i = 0; i < RATE; i++) t.equal((await tryUpgrade(`${a.ws}/ws/chat`, bearer(token))).opened, true, `upgrade ${i}: the whole budget is left`)
 })
+
+t.test('the three upgrade URLs share one budget: /ws/:channel, /ws and / (the GatewayWorker form) count together', async t => {
+  const a = await start(t, { wsUpgradeRate: RATE })
+  await expectRefused(t, a, `${a.ws}/ws/chat`, bearer(badToken()), 401, 'token_invalid', '/ws/chat')
+  await expectRefused(t, a, `${a.ws}/ws`, bearer(badToken()), 401, 'token_invalid', '/ws')
+  await expectRefused(t, a, `${a.ws}/?Authorization=${badToken()}`, {}, 401, 'token_invalid', '/')
+  for (const url of [`${a.ws}/ws/other`, `${a.ws}/ws`, `${a.ws}/`]) {
+    limited(t, await expectRefused(t, a, url, bearer(a.token({ sub: 'alice' })), 429, 'rate_limited', url), url)
+  }
+})
