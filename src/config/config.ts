@@ -72,6 +72,12 @@ export const EnvSchema = Type.Object({
   HISTORY_MAX_BYTES: int(268435456, 1024),
   CHANNELS_FILE: optString(),
   DEMO: Type.Optional(Type.Boolean()),
+  ADMIN_CONSOLE: Type.Optional(Type.Boolean()),
+  BACKEND_URL: optString(),
+  BACKEND_EVENTS: optString(),
+  BACKEND_SECRET: optString(),
+  BACKEND_TIMEOUT: int(2000, 1),
+  BACKEND_MAX_IN_FLIGHT: int(1000, 1),
   SHUTDOWN_TIMEOUT: int(10, 1),
   MAX_EVENT_LOOP_DELAY: int(1000, 0)
 })
@@ -155,7 +161,22 @@ export interface GatecastConfig {
   shutdownTimeout: number
   /** ms of event-loop delay above which new upgrades and logins get 503 (0 = never) */
   maxEventLoopDelay: number
+  /** serve the admin console at /admin (default: on unless production) */
+  adminConsole: boolean
+  /** base URL of the application backend called on socket events; undefined: no calls */
+  backendUrl?: string
+  /** which events go to the backend (all four by default) */
+  backendEvents: BackendEvent[]
+  /** HMAC-SHA256 key of the X-Gatecast-Signature header */
+  backendSecret?: string
+  /** ms one backend call may take */
+  backendTimeout: number
+  /** backend calls one node may have open at once; past it a call fails at once as unavailable */
+  backendMaxInFlight: number
 }
+
+export const BACKEND_EVENTS = ['connect', 'subscribe', 'publish', 'close'] as const
+export type BackendEvent = typeof BACKEND_EVENTS[number]
 
 export type ConfigOverrides = Partial<GatecastConfig>
 
@@ -259,14 +280,54 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     dataDir,
     demo: e.DEMO ?? !production,
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
-    maxEventLoopDelay: e.MAX_EVENT_LOOP_DELAY
+    maxEventLoopDelay: e.MAX_EVENT_LOOP_DELAY,
+    adminConsole: e.ADMIN_CONSOLE ?? !production,
+    backendUrl: e.BACKEND_URL,
+    backendEvents: e.BACKEND_EVENTS === undefined ? [...BACKEND_EVENTS] : backendEvents(list(e.BACKEND_EVENTS)),
+    backendSecret: e.BACKEND_SECRET,
+    backendTimeout: e.BACKEND_TIMEOUT,
+    backendMaxInFlight: e.BACKEND_MAX_IN_FLIGHT
   }
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v
   }
+  checkBackend(config)
   if (Array.isArray(config.trustProxy)) checkTrustList(config.trustProxy, 'trustProxy')
   else if (typeof config.trustProxy !== 'boolean') throw new ConfigError(`trustProxy must be true, false or a list of proxy addresses, not ${String(config.trustProxy)}`)
   return config
+}
+
+function backendEvents (names: string[]): BackendEvent[] {
+  for (const name of names) {
+    if (!(BACKEND_EVENTS as readonly string[]).includes(name)) {
+      throw new ConfigError(`BACKEND_EVENTS: unknown event ${JSON.stringify(name)} (known: ${BACKEND_EVENTS.join(', ')})`)
+    }
+  }
+  return [...new Set(names)] as BackendEvent[]
+}
+
+/** The backend's settings, from env or code, checked together at boot. */
+function checkBackend (config: GatecastConfig): void {
+  const url = config.backendUrl
+  if (url === undefined) return
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError(`BACKEND_URL ${JSON.stringify(url)} is not a URL`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`BACKEND_URL must be http:// or https://, not ${parsed.protocol}`)
+  if (parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') {
+    throw new ConfigError('BACKEND_URL must be a base URL without credentials, query or fragment (events are POSTed to BACKEND_URL/<event>)')
+  }
+  backendEvents(config.backendEvents)
+  if (config.production) {
+    if (config.backendSecret === undefined) throw new ConfigError('BACKEND_URL is set without BACKEND_SECRET; production signs every backend call (generate one: openssl rand -base64 48)')
+    const bytes = Buffer.byteLength(config.backendSecret, 'utf8')
+    if (bytes < MIN_PRODUCTION_SECRET_BYTES) throw new ConfigError(`BACKEND_SECRET is ${bytes} bytes; production needs at least ${MIN_PRODUCTION_SECRET_BYTES} (generate one: openssl rand -base64 48)`)
+  }
+  if (!Number.isInteger(config.backendTimeout) || config.backendTimeout < 1) throw new ConfigError('backendTimeout must be a positive integer (ms)')
+  if (!Number.isInteger(config.backendMaxInFlight) || config.backendMaxInFlight < 1) throw new ConfigError('backendMaxInFlight must be a positive integer')
 }
 
 // proxy-addr's (Fastify's) names for the reserved ranges
