@@ -1,7 +1,8 @@
 import neostandard from 'neostandard'
 
 // The layers of src/ (docs/architecture.md): protocol and config at the bottom,
-// then engine → auth → core → transport; the Fastify edge (plugins/, routes/,
+// then engine → auth → core, with transport (over ws) and backend (HTTP calls to
+// the application's backend) side by side above core; the Fastify edge (plugins/, routes/,
 // app.ts, server.ts, cli.ts, index.ts) on top. A layer imports only the layers
 // below it; nothing in src/ imports the edge; only transport and the edge
 // import ws; only the edge imports Fastify or prom-client.
@@ -27,14 +28,15 @@ export default [
   }),
   // protocol imports nothing else of Gatecast
   restrict({ files: ['src/protocol/**/*.ts'], packages: [...noFramework, 'ioredis'], regex: [{ regex: '^\\.\\./', message: 'protocol imports nothing else of Gatecast' }] }),
-  restrict({ files: ['src/config/**/*.ts'], layers: ['engine', 'auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/config/**/*.ts'], layers: ['engine', 'auth', 'core', 'transport', 'backend'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
   // ioredis belongs to the Redis engine alone
-  restrict({ files: ['src/engine/*.ts'], layers: ['auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
-  restrict({ files: ['src/engine/memory/*.ts'], layers: ['auth', 'core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(3)] }),
-  restrict({ files: ['src/engine/redis/*.ts'], layers: ['auth', 'core', 'transport'], packages: noFramework, regex: [leaveSrc(3)] }),
-  restrict({ files: ['src/auth/**/*.ts'], layers: ['core', 'transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
-  restrict({ files: ['src/core/**/*.ts'], layers: ['transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
-  restrict({ files: ['src/transport/**/*.ts'], packages: [...FASTIFY, 'prom-client', 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/engine/*.ts'], layers: ['auth', 'core', 'transport', 'backend'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/engine/memory/*.ts'], layers: ['auth', 'core', 'transport', 'backend'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(3)] }),
+  restrict({ files: ['src/engine/redis/*.ts'], layers: ['auth', 'core', 'transport', 'backend'], packages: noFramework, regex: [leaveSrc(3)] }),
+  restrict({ files: ['src/auth/**/*.ts'], layers: ['core', 'transport', 'backend'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/core/**/*.ts'], layers: ['transport', 'backend'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/transport/**/*.ts'], layers: ['backend'], packages: [...FASTIFY, 'prom-client', 'ioredis'], regex: [leaveSrc(2)] }),
+  restrict({ files: ['src/backend/**/*.ts'], layers: ['transport'], packages: [...noFramework, 'ioredis'], regex: [leaveSrc(2)] }),
   // the edge reaches the engine through its interfaces, never its Redis client,
   // and Prometheus through plugins/metrics.ts alone
   { ...restrict({ files: ['plugins/**/*.ts', 'routes/**/*.ts', '*.ts'], packages: ['ioredis', 'prom-client'] }), ignores: ['plugins/metrics.ts'] },

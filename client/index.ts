@@ -120,11 +120,12 @@ export interface Subscription {
   readonly recovered: boolean | undefined
   on<K extends keyof SubscriptionEvents>(event: K, fn: SubscriptionListener<K>): () => void
   /**
-   * Publishes on this channel; resolves with the message id from the `ack`. Waits while the
+   * Publishes on this channel; resolves with the message id from the `ack` (null when the
+   * application backend took the message over and dropped it: `skip`). Waits while the
    * subscription is 'subscribing'. Rejects with a PublishError like the client's publish(),
    * and with code 'unsubscribed' when the subscription ends before it was sent.
    */
-  publish (data: unknown): Promise<string>
+  publish (data: unknown): Promise<string | null>
   /** Leaves the channel; resolves once the server confirms (at once when no socket is open). */
   unsubscribe (): Promise<void>
   /**
@@ -246,7 +247,7 @@ export interface GatecastClient {
    * frame for it, when the socket drops after sending but before the ack (the message may or may
    * not have been published), and on close(). Without a path channel, publish on a subscription.
    */
-  publish (data: unknown): Promise<string>
+  publish (data: unknown): Promise<string | null>
   on<K extends keyof Events>(event: K, fn: Listener<K>): () => void
   /** drops the current socket and reconnects now (with `since`) */
   reconnect (): void
@@ -296,7 +297,7 @@ interface Pending {
   ref: number
   sent: boolean
   sub: SubRecord
-  resolve: (id: string) => void
+  resolve: (id: string | null) => void
   reject: (err: Error) => void
 }
 
@@ -440,7 +441,7 @@ export function connect (options: ConnectOptions): GatecastClient {
     return true
   }
 
-  function enqueue (sub: SubRecord, data: unknown): Promise<string> {
+  function enqueue (sub: SubRecord, data: unknown): Promise<string | null> {
     return new Promise((resolve, reject) => {
       const p: Pending = { data, ref: nextRef++, sent: false, sub, resolve, reject }
       pending.push(p)
@@ -480,7 +481,7 @@ export function connect (options: ConnectOptions): GatecastClient {
           set.add(fn)
           return () => { set.delete(fn) }
         },
-        publish (data: unknown): Promise<string> {
+        publish (data: unknown): Promise<string | null> {
           if (state === 'closed') return Promise.reject(new PublishError('closed', 'client closed'))
           if (sub.state === 'unsubscribed' || sub.leaving !== null) {
             return Promise.reject(new PublishError('unsubscribed', `not subscribed to ${channel}`))
@@ -807,7 +808,7 @@ export function connect (options: ConnectOptions): GatecastClient {
         break
       }
       case 'ack':
-        settle(frame.ref, p => p.resolve(frame.id))
+        settle(frame.ref, p => p.resolve(frame.id ?? null))
         break
       case 'refreshed':
         refreshing = false
@@ -1009,7 +1010,7 @@ export function connect (options: ConnectOptions): GatecastClient {
     get expiresAt () { return expiresAt },
     get subscriptions () { return new Map([...subs].map(([channel, sub]) => [channel, sub.api])) },
     subscribe,
-    publish (data: unknown): Promise<string> {
+    publish (data: unknown): Promise<string | null> {
       if (state === 'closed') return Promise.reject(new PublishError('closed', 'client closed'))
       if (pathSub === null) {
         return Promise.reject(new PublishError('bad_request', 'no path channel: publish through a subscription (client.subscribe(channel).publish(data))'))

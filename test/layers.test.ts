@@ -35,6 +35,10 @@ const refused: Array<[string, string, string]> = [
   ['src/protocol/x.ts', "import type { Logger } from '../config/logger.ts'", 'protocol imports another layer'],
   ['src/protocol/x.ts', "import { Type } from 'fastify'", 'protocol imports fastify'],
   ['src/transport/x.ts', "import Fastify from 'fastify'", 'transport imports fastify'],
+  ['src/core/x.ts', "import { HttpBackend } from '../backend/http-backend.ts'", 'core imports the backend above it'],
+  ['src/backend/x.ts', "import { fromUpgrade } from '../transport/ws.ts'", 'the backend imports the transport beside it'],
+  ['src/backend/x.ts', "import fp from 'fastify-plugin'", 'the backend imports fastify-plugin'],
+  ['src/backend/x.ts', "import { gatecast } from '../../app.ts'", 'the backend imports the composition root'],
   ['plugins/x.ts', "import { Redis } from 'ioredis'", 'the edge reaches for the Redis client'],
   ['routes/x.ts', "import { Counter } from 'prom-client'", 'Prometheus outside plugins/metrics.ts'],
   ['client/x.ts', "import { gatecast } from '../app.ts'", 'the client imports the server'],
@@ -48,6 +52,7 @@ const allowed: Array<[string, string, string]> = [
   ['src/engine/redis/x.ts', "import { Redis } from 'ioredis'\nimport { parseId } from '../ids.ts'\nimport { frameText } from '../../protocol/wire.ts'", 'the Redis engine uses ioredis and the protocol'],
   ['src/transport/x.ts', "import type { WebSocket } from 'ws'\nimport type { Transport } from '../core/transport.ts'", 'transport imports ws and the core interface'],
   ['plugins/x.ts', "import fp from 'fastify-plugin'\nimport { Gatecast } from '../src/core/gateway.ts'", 'the edge imports fastify and the core'],
+  ['src/backend/x.ts', "import { Pool } from 'undici'\nimport type { BackendHooks } from '../core/hooks.ts'\nimport { GatecastError } from '../protocol/errors.ts'", 'the backend uses undici, the core and the protocol'],
   ['client/x.ts', "import { CloseCodes } from '../src/protocol/codes.ts'", 'the client imports the protocol codes'],
   ['client/x.ts', "import type { MessageFrame } from '../src/protocol/frames.ts'", 'the client imports the frames\' types'],
   ['plugins/metrics.ts', "import { Counter } from 'prom-client'", 'the metrics plugin uses prom-client']

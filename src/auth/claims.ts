@@ -14,6 +14,8 @@ export interface Identity {
   jti?: string
   /** seconds since epoch; undefined for tokens without `exp` */
   exp?: number
+  /** every claim of the token, as verified (for the backend's `connect` call); not kept by open sockets */
+  claims?: Readonly<Record<string, unknown>>
 }
 
 export interface IssueClaims {
@@ -47,7 +49,8 @@ export function identityFromClaims (payload: unknown, userClaim: string): Identi
     roles: stringArray(p.roles) ?? [],
     channels,
     jti: jtiOf(p.jti),
-    exp: typeof p.exp === 'number' ? p.exp : undefined
+    exp: typeof p.exp === 'number' ? p.exp : undefined,
+    claims: p
   }
 }
 

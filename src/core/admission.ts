@@ -5,6 +5,7 @@ import { extractToken, type TokenSources } from '../auth/extract.ts'
 import type { Engine } from '../engine/types.ts'
 import { isValidId } from '../engine/ids.ts'
 import { GatecastError } from '../protocol/errors.ts'
+import { MAX_DATA_DEPTH, withinDepth } from '../protocol/frames.ts'
 import { isValidChannel, userMayJoin, type ChannelRules } from './channels.ts'
 import type { ConnectContext, Hooks } from './hooks.ts'
 
@@ -26,6 +27,10 @@ export interface Admission extends ConnectContext {
    * admission over (the session, or the one who gives it up) clears it.
    */
   holdsSlot: boolean
+  /** subscribed server-side after `ready` (connect hooks, the backend) */
+  channels: string[]
+  /** JSON of the connect hooks' (or the backend's) `data`, for `ready`; undefined: none */
+  dataJson: string | undefined
 }
 
 export interface AdmissionRules {
@@ -73,11 +78,17 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
     remoteAddress: req.remoteAddress,
     since: req.since,
     startedAt,
-    holdsSlot: true
+    holdsSlot: true,
+    channels: [],
+    dataJson: undefined
   }
   try {
-    await a.hooks.runConnect(ctx)
-    if (channel !== null && a.hooks.subscribe.length > 0) {
+    if (a.hooks.judgesConnect) {
+      const extra = await a.hooks.runConnect(ctx)
+      if (extra.channels !== undefined) ctx.channels = extra.channels
+      if (extra.data !== undefined) ctx.dataJson = dataJsonOf(extra.data)
+    }
+    if (channel !== null && a.hooks.judgesSubscribe) {
       await a.hooks.runSubscribe({ connectionId: ctx.connectionId, userId: ctx.userId, channel, identity })
     }
   } catch (err) {
@@ -85,6 +96,13 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
     throw err
   }
   return ctx
+}
+
+function dataJsonOf (data: unknown): string {
+  if (!withinDepth(data)) throw GatecastError.badRequest(`connect data nests deeper than ${MAX_DATA_DEPTH} levels`)
+  const json = JSON.stringify(data)
+  if (json === undefined) throw GatecastError.badRequest('connect data must be a JSON value')
+  return json
 }
 
 /** Gives the socket slot back for an admission that no session took over (once). */

@@ -9,7 +9,7 @@ import { isValidId } from '../engine/ids.ts'
 import { GatecastError } from '../protocol/errors.ts'
 import { admit, giveUp, type Admission, type AdmissionRules, type UpgradeRequest } from './admission.ts'
 import { ChannelRules, isValidChannel } from './channels.ts'
-import { Hooks, type OnCloseHook, type OnConnectHook, type OnPublishHook, type OnSubscribeHook } from './hooks.ts'
+import { Hooks, type BackendHooks, type OnCloseHook, type OnConnectHook, type OnPublishHook, type OnSubscribeHook } from './hooks.ts'
 import { Hub } from './hub.ts'
 import { Publisher } from './publisher.ts'
 import type { Session } from './session.ts'
@@ -18,7 +18,7 @@ import type { Stats } from './stats.ts'
 import type { Transport } from './transport.ts'
 
 export type { Admission, UpgradeRequest } from './admission.ts'
-export type { CloseContext, ConnectContext, OnCloseHook, OnConnectHook, OnPublishHook, OnSubscribeHook, PublishContext, SubscribeContext } from './hooks.ts'
+export type { BackendHooks, CloseContext, ConnectContext, ConnectResult, PublishVerdict, OnCloseHook, OnConnectHook, OnPublishHook, OnSubscribeHook, PublishContext, SubscribeContext } from './hooks.ts'
 export type { ConnectionInfo } from '../engine/types.ts'
 
 export interface UserInfo {
@@ -98,6 +98,8 @@ export class Gatecast {
   onSubscribe (hook: OnSubscribeHook): void { this.#hooks.subscribe.push(hook) }
   onPublish (hook: OnPublishHook): void { this.#hooks.publish.push(hook) }
   onClose (hook: OnCloseHook): void { this.#hooks.close.push(hook) }
+  /** The application backend (BACKEND_URL), asked after the hooks above. */
+  useBackend (backend: BackendHooks): void { this.#hooks.useBackend(backend) }
 
   // --- server operations (API and decorator) ---------------------------------------
 

@@ -5,7 +5,7 @@ import type { Broker } from '../engine/broker.ts'
 import { GatecastError } from '../protocol/errors.ts'
 import { directFrameText, MAX_DATA_DEPTH, withinDepth } from '../protocol/frames.ts'
 import type { ChannelOptions } from './channels.ts'
-import type { Hooks } from './hooks.ts'
+import { SKIPPED, type Hooks } from './hooks.ts'
 
 function checkDepth (data: unknown): void {
   if (!withinDepth(data)) throw GatecastError.badRequest(`data nests deeper than ${MAX_DATA_DEPTH} levels`)
@@ -21,15 +21,22 @@ export class Publisher {
   }
 
   /**
-   * Hands a message to the broker; resolves to its id. Not async: without
-   * publish hooks everything up to the broker (and, in memory, the fan-out)
-   * runs in the caller's turn with no promise of its own. Bad data throws
-   * synchronously.
+   * Hands a message to the broker; resolves to its id, or null when the
+   * backend dropped a client's publish. Not async: without publish hooks
+   * everything up to the broker (and, in memory, the fan-out) runs in the
+   * caller's turn with no promise of its own. Bad data throws synchronously.
    */
-  publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions): Promise<string> {
+  publish (channel: string, data: unknown, userId: null, connectionId: null, opts: ChannelOptions): Promise<string>
+  publish (channel: string, data: unknown, userId: string, connectionId: string, opts: ChannelOptions): Promise<string | null>
+  publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions): Promise<string | null> {
     checkDepth(data)
-    if (this.#hooks.publish.length === 0) return this.#store(channel, data, userId, opts)
-    return this.#hooks.runPublish({ channel, data, userId, connectionId }).then(hooked => this.#store(channel, hooked, userId, opts))
+    if (!this.#hooks.judgesPublish(connectionId !== null)) return this.#store(channel, data, userId, opts)
+    return this.#hooks.runPublish({ channel, data, userId, connectionId }).then(hooked => {
+      if (hooked === SKIPPED) return null
+      // what a hook or the backend put in goes out to every socket: the same bound as a client's
+      checkDepth(hooked)
+      return this.#store(channel, hooked, userId, opts)
+    })
   }
 
   #store (channel: string, data: unknown, userId: string | null, opts: ChannelOptions): Promise<string> {

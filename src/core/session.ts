@@ -24,7 +24,8 @@ export interface SessionHost {
   readonly messageRate: number
   /** bytes queued to one socket before it is closed as a slow consumer */
   readonly sendBuffer: number
-  publish (session: Session, sub: Subscription, data: unknown): Promise<string>
+  /** resolves to the message id, or null when the backend dropped the message */
+  publish (session: Session, sub: Subscription, data: unknown): Promise<string | null>
   verify (token: string): Promise<Identity>
   /** whether the token (user id and `channels` claim) still allows the channel */
   mayJoin (sub: Subscription, identity: Identity): boolean
@@ -93,7 +94,7 @@ export class Session implements TransportHandler, SubscriptionOwner {
     this.userId = init.userId
     this.pathChannel = init.pathChannel
     this.remoteAddress = init.remoteAddress
-    this.#identity = init.identity
+    this.#identity = lean(init.identity)
     this.#budget = new MessageBudget(host.messageRate)
     transport.bind(this)
   }
@@ -302,7 +303,8 @@ export class Session implements TransportHandler, SubscriptionOwner {
       // nothing may escape as an unhandled rejection: that would end the process
       try {
         this.#host.stats.publishedByClient++
-        if (ref !== undefined) this.send(`{"type":"ack","ref":${JSON.stringify(ref)},"id":"${id}"}`)
+        // a message the backend dropped (it handled it) is acknowledged without an id
+        if (ref !== undefined) this.send(`{"type":"ack","ref":${JSON.stringify(ref)}${id === null ? '' : `,"id":"${id}"`}}`)
       } catch (err) {
         this.failed(err, ref, frame.channel)
       }
@@ -314,7 +316,7 @@ export class Session implements TransportHandler, SubscriptionOwner {
     if (identity.userId !== this.userId) throw GatecastError.forbidden('token belongs to another user')
     // in force at once (expiry, revocation, the checks of subscribes still to start), even
     // while a subscription change ahead of the withdrawals below is in flight
-    this.#identity = identity
+    this.#identity = lean(identity)
     await this.queue(async () => {
       // what the server subscribed was never the client's to ask for: the new token does not judge it
       for (const sub of [...this.#subs]) {
@@ -341,4 +343,11 @@ export class Session implements TransportHandler, SubscriptionOwner {
     this.#host.log.error({ err, connectionId: this.id }, 'frame handling failed')
     this.error('internal', 'internal error', ref, channel)
   }
+}
+
+// an open socket needs the token's few fields, not every claim it carried (memory per socket)
+function lean (identity: Identity): Identity {
+  if (identity.claims === undefined) return identity
+  const { claims: _claims, ...rest } = identity
+  return rest
 }

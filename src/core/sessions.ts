@@ -77,15 +77,17 @@ export class Sessions implements SessionHost {
     // the first change of the session's subscriptions: a subscribe the client sends before `ready` waits for it
     await session.queue(async () => {
       if (channel === null) {
-        session.open(readyFrameText(null, session.id, session.userId, session.expiresAt ?? null))
+        session.open(readyFrameText(null, session.id, session.userId, session.expiresAt ?? null, undefined, a.dataJson))
       } else {
         const sub = new Subscription(session, channel, this.#o.rules.resolve(channel), 'client')
         const entry = await this.#enter(session, sub, a.since)
         if (entry === null) return
-        session.open(readyFrameText(channel, session.id, session.userId, session.expiresAt ?? null, entry.recovered))
+        session.open(readyFrameText(channel, session.id, session.userId, session.expiresAt ?? null, entry.recovered, a.dataJson))
         sub.open(entry.replay, entry.top)
       }
       this.stats.handshake.observe((performance.now() - a.startedAt) / 1000)
+      // what the connect hooks or the backend chose, as if the server API had asked
+      for (const extra of a.channels) await this.subscribe(session, extra, { by: 'server' })
     })
     return session
   }
@@ -111,7 +113,7 @@ export class Sessions implements SessionHost {
       if (o.by === 'client') {
         if (!userMayJoin(channel, opts, session.userId, session.identity.channels)) throw GatecastError.forbidden('channel not allowed for this user')
         const hooks = this.#o.hooks
-        if (hooks.subscribe.length > 0) {
+        if (hooks.judgesSubscribe) {
           await hooks.runSubscribe({ connectionId: session.id, userId: session.userId, channel, identity: session.identity })
           if (session.closing) return
         }
@@ -209,7 +211,7 @@ export class Sessions implements SessionHost {
 
   // --- SessionHost ----------------------------------------------------------------
 
-  publish (session: Session, sub: Subscription, data: unknown): Promise<string> {
+  publish (session: Session, sub: Subscription, data: unknown): Promise<string | null> {
     return this.#o.publisher.publish(sub.channel, data, session.userId, session.id, sub.opts)
   }
 

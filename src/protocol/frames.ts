@@ -52,7 +52,8 @@ export const ReadyFrameSchema = Type.Object({
   connectionId: Type.String(),
   userId: Type.String(),
   expiresAt: Type.Union([Type.Integer(), Type.Null()], { description: 'Token `exp` in seconds; null for tokens without one' }),
-  recovered: Type.Optional(Type.Boolean())
+  recovered: Type.Optional(Type.Boolean()),
+  data: Type.Optional(Type.Unknown({ description: 'What the backend\'s `connect` answer (or an onConnect hook) gave for this socket' }))
 })
 export const MessageFrameSchema = Type.Object({
   type: Type.Literal('message'),
@@ -69,7 +70,11 @@ export const DirectFrameSchema = Type.Object({
   data: DataSchema,
   ts: Type.Integer()
 })
-export const AckFrameSchema = Type.Object({ type: Type.Literal('ack'), ref: RefSchema, id: Type.String() })
+export const AckFrameSchema = Type.Object({
+  type: Type.Literal('ack'),
+  ref: RefSchema,
+  id: Type.Optional(Type.String({ description: 'The message id; absent when the backend dropped the message (`skip`)' }))
+})
 export const PresenceFrameSchema = Type.Object({
   type: Type.Literal('presence'),
   channel: Type.String(),
@@ -189,8 +194,8 @@ export function directFrameText (id: string, from: string | null, dataJson: stri
   return `{"type":"direct","id":"${id}","from":${from === null ? 'null' : JSON.stringify(from)},"data":${dataJson},"ts":${ts}}`
 }
 
-export function readyFrameText (channel: string | null, connectionId: string, userId: string, expiresAt: number | null, recovered?: boolean): string {
-  return `{"type":"ready"${channel === null ? '' : `,"channel":"${channel}"`},"connectionId":"${connectionId}","userId":${JSON.stringify(userId)},"expiresAt":${expiresAt ?? 'null'}${recovered === undefined ? '' : `,"recovered":${recovered}`}}`
+export function readyFrameText (channel: string | null, connectionId: string, userId: string, expiresAt: number | null, recovered?: boolean, dataJson?: string): string {
+  return `{"type":"ready"${channel === null ? '' : `,"channel":"${channel}"`},"connectionId":"${connectionId}","userId":${JSON.stringify(userId)},"expiresAt":${expiresAt ?? 'null'}${recovered === undefined ? '' : `,"recovered":${recovered}`}${dataJson === undefined ? '' : `,"data":${dataJson}`}}`
 }
 
 export function presenceFrameText (channel: string, event: 'join' | 'leave', userId: string): string {

@@ -18,7 +18,7 @@ const invalid = (message: string): { statusCode: number, code: string, message: 
 t.test('identityFromClaims: every field from a verified token', async t => {
   const payload = verify(sign({ sub: 'alice', name: 'Alice', roles: ['admin', 'ops'], channels: ['chat', 'room:*'], jti: 'j-1', exp: now() + 60 })) as Record<string, unknown>
   t.same(identityFromClaims(payload, 'sub'), {
-    userId: 'alice', name: 'Alice', roles: ['admin', 'ops'], channels: ['chat', 'room:*'], jti: 'j-1', exp: payload.exp
+    userId: 'alice', name: 'Alice', roles: ['admin', 'ops'], channels: ['chat', 'room:*'], jti: 'j-1', exp: payload.exp, claims: payload
   })
 })
 
@@ -133,7 +133,7 @@ t.test('signAccessToken: the claims Gatecast issues, read back as an identity', 
   t.equal(payload.iss, 'https://gatecast.test')
   t.equal((payload.exp as number) - (payload.iat as number), 120, 'exp is iat + ttl')
   t.match(payload.jti, /^[0-9a-f-]{36}$/, 'a random jti, so the token can be revoked')
-  t.same(identityFromClaims(payload, 'sub'), { userId: 'alice', name: 'alice', roles: ['admin'], channels: ['chat'], jti: payload.jti, exp: payload.exp })
+  t.same(identityFromClaims(payload, 'sub'), { userId: 'alice', name: 'alice', roles: ['admin'], channels: ['chat'], jti: payload.jti, exp: payload.exp, claims: payload })
 
   const plain = await verify(signAccessToken(sign, { sub: 'bob', name: 'Bob', roles: [] }, 60)) as Record<string, unknown>
   t.equal(plain.name, 'Bob')

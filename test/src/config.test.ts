@@ -516,3 +516,27 @@ t.test('production start never creates demo users or a secret file', async t => 
   const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
   t.equal((await api(base, 'POST', '/auth/login', { body: { username: 'admin', password: 'whatever-pass' } })).status, 401)
 })
+
+t.test('backend settings: defaults, env, and what boot refuses', async t => {
+  const dir = tmp()
+  const none = readConfig({}, {}, dir)
+  t.match(none, { backendUrl: undefined, backendEvents: ['connect', 'subscribe', 'publish', 'close'], backendTimeout: 2000, backendMaxInFlight: 1000, adminConsole: true })
+  t.equal(readConfig({}, { NODE_ENV: 'production', JWT_SECRET: LONG_SECRET }, dir).adminConsole, false, 'the console is off in production by default')
+  t.equal(readConfig({}, { NODE_ENV: 'production', ADMIN_CONSOLE: 'true' }, dir).adminConsole, true)
+  const c = readConfig({}, { BACKEND_URL: 'http://127.0.0.1:8000/gatecast', BACKEND_EVENTS: ' publish, close,publish', BACKEND_SECRET: 's', BACKEND_TIMEOUT: '500' }, dir)
+  t.match(c, { backendUrl: 'http://127.0.0.1:8000/gatecast', backendEvents: ['publish', 'close'], backendSecret: 's', backendTimeout: 500 })
+
+  const prod = { NODE_ENV: 'production', JWT_SECRET: LONG_SECRET, BACKEND_URL: 'https://backend.internal' }
+  t.match(configError(() => readConfig({}, prod, dir)).message, /BACKEND_URL is set without BACKEND_SECRET/)
+  t.match(configError(() => readConfig({}, { ...prod, BACKEND_SECRET: 'short' }, dir)).message, /BACKEND_SECRET is 5 bytes; production needs at least 32/)
+  t.equal(readConfig({}, { ...prod, BACKEND_SECRET: LONG_SECRET }, dir).backendSecret, LONG_SECRET)
+  t.match(configError(() => readConfig({}, { BACKEND_URL: 'not a url' }, dir)).message, /BACKEND_URL "not a url" is not a URL/)
+  t.match(configError(() => readConfig({}, { BACKEND_URL: 'ftp://x' }, dir)).message, /http:\/\/ or https:\/\//)
+  t.match(configError(() => readConfig({}, { BACKEND_URL: 'http://user:pw@x' }, dir)).message, /without credentials/)
+  t.match(configError(() => readConfig({}, { BACKEND_URL: 'http://x/?a=1' }, dir)).message, /query/)
+  t.match(configError(() => readConfig({}, { BACKEND_URL: 'http://x', BACKEND_EVENTS: 'connect,message' }, dir)).message, /BACKEND_EVENTS: unknown event "message"/)
+  t.match(configError(() => readConfig({ backendUrl: 'http://x', backendEvents: ['nope' as 'close'] }, {}, dir)).message, /unknown event "nope"/, 'code options are checked too')
+  t.match(configError(() => readConfig({ backendUrl: 'http://x', backendTimeout: 0 }, {}, dir)).message, /backendTimeout/)
+  t.match(configError(() => readConfig({ backendUrl: 'http://x', backendMaxInFlight: 1.5 }, {}, dir)).message, /backendMaxInFlight/)
+  t.match(configError(() => readConfig({}, { BACKEND_TIMEOUT: '0' }, dir)).message, /BACKEND_TIMEOUT/)
+})
