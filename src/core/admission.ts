@@ -1,5 +1,6 @@
 // Every check before an upgrade, in the order that costs least first: a
 // refused client gets its HTTP status and never a socket.
+import type { Logger } from '../config/logger.ts'
 import type { AuthService } from '../auth/service.ts'
 import { extractToken, type TokenSources } from '../auth/extract.ts'
 import type { Engine } from '../engine/types.ts'
@@ -31,6 +32,8 @@ export interface Admission extends ConnectContext {
   channels: string[]
   /** JSON of the connect hooks' (or the backend's) `data`, for `ready`; undefined: none */
   dataJson: string | undefined
+  /** connect hooks (or the backend) accepted it: they are owed a close, even if no socket comes */
+  connected: boolean
 }
 
 export interface AdmissionRules {
@@ -44,6 +47,7 @@ export interface AdmissionRules {
   shuttingDown: () => boolean
   /** gives a socket slot back, retrying what the engine fails (never rejects) */
   releaseSlot: (userId: string, connectionId: string) => Promise<void>
+  log: Logger
 }
 
 /** Resolves to the admitted connection, or throws the GatecastError the client gets as HTTP. */
@@ -80,11 +84,13 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
     startedAt,
     holdsSlot: true,
     channels: [],
-    dataJson: undefined
+    dataJson: undefined,
+    connected: false
   }
   try {
     if (a.hooks.judgesConnect) {
       const extra = await a.hooks.runConnect(ctx)
+      ctx.connected = true
       if (extra.channels !== undefined) ctx.channels = extra.channels
       if (extra.data !== undefined) ctx.dataJson = dataJsonOf(extra.data)
     }
@@ -98,6 +104,9 @@ export async function admit (a: AdmissionRules, req: UpgradeRequest): Promise<Ad
   return ctx
 }
 
+// the close code a client sees for a connection that ended without a close frame
+const NEVER_OPENED = 1006
+
 function dataJsonOf (data: unknown): string {
   if (!withinDepth(data)) throw GatecastError.badRequest(`connect data nests deeper than ${MAX_DATA_DEPTH} levels`)
   const json = JSON.stringify(data)
@@ -105,9 +114,17 @@ function dataJsonOf (data: unknown): string {
   return json
 }
 
-/** Gives the socket slot back for an admission that no session took over (once). */
-export async function giveUp (a: Pick<AdmissionRules, 'releaseSlot'>, admission: Admission): Promise<void> {
+/**
+ * Gives the socket slot back for an admission that no session took over
+ * (once). Whoever accepted its connect hears a close (1006: no socket ever
+ * opened), so a backend that counts connects and closes stays even.
+ */
+export async function giveUp (a: Pick<AdmissionRules, 'releaseSlot' | 'hooks' | 'log'>, admission: Admission): Promise<void> {
   if (!admission.holdsSlot) return
   admission.holdsSlot = false
+  if (admission.connected) {
+    const { connectionId, userId, channel } = admission
+    a.hooks.runClose({ connectionId, userId, channel, channels: [], code: NEVER_OPENED, durationMs: 0 }, a.log)
+  }
   await a.releaseSlot(admission.userId, admission.connectionId)
 }

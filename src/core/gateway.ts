@@ -79,7 +79,8 @@ export class Gatecast {
       allowedOrigins: config.allowedOrigins,
       socketsPerUser: config.wsSocketsPerUser,
       shuttingDown: () => this.#shuttingDown,
-      releaseSlot: (userId, connectionId) => this.#sessions.releaseSlot(userId, connectionId)
+      releaseSlot: (userId, connectionId) => this.#sessions.releaseSlot(userId, connectionId),
+      log
     }
     stats.sources = { sockets: () => this.hub.size, subscriptionsByNamespace: () => this.hub.subscriptionsByNamespace(), engine: () => engine.health() }
   }

@@ -4,10 +4,12 @@
 // in flight) while open sockets keep working.
 import { createHmac } from 'node:crypto'
 import t, { type Test } from 'tap'
+import WebSocket from 'ws'
+import { connect as connectClient } from '../../../client/index.ts'
 import { startApp, type TestApp } from '../../helpers/app.ts'
 import { startBackend, type Handler, type TestBackend } from '../../helpers/backend.ts'
 import { connect, type Client, type Frame } from '../../helpers/client.ts'
-import { settle, take } from '../../helpers/multi.ts'
+import { abandonedUpgrade, settle, take } from '../../helpers/multi.ts'
 import { bearer, expectRefused, pingPong } from '../../helpers/ws-extra.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 import type { ConfigOverrides } from '../../../src/config/config.ts'
@@ -200,6 +202,22 @@ t.test('publish: pass, replace, skip (ack without id, nothing delivered), 403 fo
   t.equal(b.of('publish').length, calls.length)
 })
 
+t.test('the client library: ready carries the data, server-made subscriptions appear, a skipped publish resolves to null', async t => {
+  const { a } = await setup(t, {
+    connect: () => ({ body: { channels: ['lobby'], data: { nick: 'Pat' } } }),
+    publish: ({ body }) => body.data === 'drop me' ? { body: { skip: true } } : {}
+  })
+  const client = connectClient({ url: `${a.ws}`, WebSocket, getToken: () => a.token({ sub: 'pat' }) })
+  t.teardown(() => client.close())
+  await waitFor(() => client.ready !== null && client.subscriptions.has('lobby'), { what: 'ready and the lobby' })
+  t.same(client.ready?.data, { nick: 'Pat' })
+  const lobby = client.subscriptions.get('lobby')
+  if (lobby === undefined) throw new Error('no lobby')
+  await lobby.whenSubscribed()
+  t.equal(await lobby.publish('drop me'), null, 'dropped by the backend: no id')
+  t.type(await lobby.publish('keep me'), 'string', 'published: its id')
+})
+
 t.test('backend down: upgrades 503 and publishes unavailable, while open sockets keep working', async t => {
   const { a, b } = await setup(t)
   const c = await open(t, a, '/ws/room', 'erin')
@@ -242,6 +260,32 @@ t.test('close: told with the channels and the code; retried on failure, then log
   d.close()
   await waitFor(() => a.logs.some(l => l.includes('backend close event dropped') && l.includes(readyD.connectionId)), { ms: 8000, what: 'dropped after retries' })
   t.equal(b.calls.filter(x => x.event === 'close' && x.body.connectionId === readyD.connectionId).length, 4, 'tried 1 + 3 times')
+})
+
+t.test('a connect the backend accepted always gets its close: also when the path channel is then refused, or the client leaves before the upgrade', async t => {
+  const { a, b } = await setup(t, {
+    subscribe: () => ({ status: 403 }),
+    connect: ({ body }) => body.userId === 'slow' ? { delayMs: 400 } : {}
+  })
+  const closes: number[] = []
+  a.app.gatecast.onClose(({ code }) => { closes.push(code) })
+  const refused = await expectRefused(t, a, `${a.ws}/ws/vip`, bearer(a.token({ sub: 'olga' })), 403, 'forbidden', 'path channel refused')
+  t.ok(refused)
+  await waitFor(() => b.of('close').length === 1, { what: 'the close of the refused upgrade' })
+  const [connected] = b.of('connect')
+  t.same(b.of('close')[0].body, { connectionId: connected.body.connectionId, userId: 'olga', channels: [], code: 1006 }, 'no socket ever opened: 1006, no channels')
+
+  await abandonedUpgrade(a.base, '/ws', a.token({ sub: 'slow' }), 100, 'rst')
+  await waitFor(() => b.of('close').length === 2, { what: 'the close of the abandoned upgrade' })
+  t.match(b.of('close')[1].body, { userId: 'slow', channels: [], code: 1006 })
+  t.same(closes, [1006, 1006], 'the onClose hooks hear the same')
+  await waitFor(async () => (await a.app.gatecast.userStatus('slow')).connections === 0, { what: 'the slot given back' })
+
+  // refused by the backend itself: it knows, no close follows
+  b.on.connect = () => ({ status: 403 })
+  await expectRefused(t, a, `${a.ws}/ws`, bearer(a.token({ sub: 'olga' })), 403, 'backend_refused')
+  await sleep(200)
+  t.equal(b.of('close').length, 2, 'no close for a connect the backend refused')
 })
 
 t.test('BACKEND_EVENTS: only the listed events are sent', async t => {
