@@ -84,14 +84,16 @@ export function ratio (value: number | null, base: number | null | undefined): n
   return value / base
 }
 
-function num (x: number | null, unit = ''): string {
+/** A measured value as the tables print it: 3 significant digits or so, '–' when there is none. */
+export function num (x: number | null, unit = ''): string {
   if (x === null || !Number.isFinite(x)) return '–'
   const a = Math.abs(x)
   const s = a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3)
   return s + unit
 }
 
-function times (x: number | null): string {
+/** A ratio as the tables print it: `1.30×`. */
+export function times (x: number | null): string {
   return x === null || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`
 }
 

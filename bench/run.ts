@@ -6,14 +6,17 @@
 //   npm run bench                       full run (≈ 10 min on 2 cores)
 //   npm run bench -- --quick            under a minute
 //   npm run bench -- --scenarios multi,rooms-spread   issue 15's two (opt-in)
+//   npm run bench -- --charts-from bench.json         the SVG charts of a --json file, nothing run
 //   npm run bench -- --help             every flag
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, release, totalmem } from 'node:os'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import type { ChartSummary } from './charts.ts'
 import { DEFAULT_SERVERS, SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
 import {
   fanout, handshake, idle, multi, rooms, roomsSpread,
@@ -103,6 +106,14 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
                           append a summary per server and scenario (self time by step and by function) to the report;
                           the sampling costs CPU: do not take ratios from a profiled run
   --gatecast-log LEVEL    Gatecast's pino level (default warn)
+  --charts DIR            write an SVG chart per scenario, DIR/<scenario>.svg: a panel per metric, gatecast, ws,
+                          wscork (when run) and socketio side by side, each bar with its ratio to bare ws and its
+                          value. Default: docs/bench/ of this repository for a run at full sizes (no --quick or
+                          --tiny) that includes gatecast, ws and socketio (the charts docs/benchmarks.md shows;
+                          a run of some scenarios replaces their charts only); no charts otherwise
+  --no-charts             no charts, whatever the run
+  --charts-from FILE      run nothing: draw the charts of FILE (a --json file, or a results file of the same shape)
+                          into --charts DIR (default docs/bench/)
   --help
 `
 
@@ -141,6 +152,16 @@ function titles (z: Sizes): ScenarioTitles {
     'rooms-spread': `Rooms, spread-out publishes — ${z['rooms-spread'].r} rooms × ${z['rooms-spread'].p} members, each publishing ${z['rooms-spread'].msgs} messages of ≈ ${z['rooms-spread'].bytes} B, ${z['rooms-spread'].rate} publishes/s in all`
   }
 }
+
+/** The repository: the nearest directory above this module with a package.json (bench/ or dist/bench/). */
+function repoRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
+  return dir
+}
+
+/** Where a full run's charts go, and where docs/benchmarks.md finds them. */
+export const DOCS_CHARTS_DIR = join(repoRoot(), 'docs', 'bench')
 
 function git (args: string[]): string | null {
   try {
@@ -393,7 +414,7 @@ function list<T extends string> (value: string | undefined, allowed: readonly T[
   return items as T[]
 }
 
-export function parseCli (argv: string[]): (RunOptions & { json?: string, preset: keyof typeof PRESETS }) | null {
+export function parseCli (argv: string[]): (RunOptions & { json?: string, charts?: string, chartsFrom?: string, preset: keyof typeof PRESETS }) | null {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -412,6 +433,9 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
       'gatecast-log': { type: 'string' },
       'reuse-servers': { type: 'boolean' },
       'quiet-wait': { type: 'string' },
+      charts: { type: 'string' },
+      'no-charts': { type: 'boolean' },
+      'charts-from': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -436,9 +460,15 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
   const redisUrl = values['redis-url'] ?? (values.redis === true ? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' : undefined)
   const scenarios = list(values.scenarios, SCENARIOS, 'scenario') ?? DEFAULT_SCENARIOS
   if (scenarios.includes('cluster') && values.scenarios !== undefined && redisUrl === undefined) throw new Error('the cluster scenario needs --redis')
+  const servers = list(values.only, SERVER_KINDS, 'server') ?? [...DEFAULT_SERVERS]
+  if (values['no-charts'] === true && (values.charts !== undefined || values['charts-from'] !== undefined)) throw new Error('--no-charts with --charts or --charts-from')
+  if (values.charts === '') throw new Error('--charts takes a directory')
+  // the documented charts come from full-size runs of the three servers the docs compare
+  const docsRun = presetName === 'full' && (['gatecast', 'ws', 'socketio'] as const).every(k => servers.includes(k))
+  const charts = values['no-charts'] === true ? undefined : values.charts ?? (docsRun || values['charts-from'] !== undefined ? DOCS_CHARTS_DIR : undefined)
   return {
     sizes,
-    servers: list(values.only, SERVER_KINDS, 'server') ?? [...DEFAULT_SERVERS],
+    servers,
     scenarios,
     redisUrl,
     cpuProfDir: values['cpu-prof'],
@@ -447,8 +477,27 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, preset
     reuseServers: values['reuse-servers'] ?? presetName === 'tiny',
     quietWaitS: values['quiet-wait'] !== undefined ? Number(values['quiet-wait']) : { full: 10, quick: 0, tiny: 0 }[presetName],
     json: values.json,
+    charts,
+    chartsFrom: values['charts-from'],
     preset: presetName
   }
+}
+
+/**
+ * --charts-from: the charts of a results file. Titles come from its
+ * `meta.titles` when it has them (a file extracted from the markdown report),
+ * else from its sizes as the report words them.
+ */
+export async function chartsFrom (file: string, dir: string): Promise<string[]> {
+  const { chartRun, writeCharts } = await import('./charts.ts')
+  const data = JSON.parse(readFileSync(file, 'utf8')) as { meta?: Record<string, unknown>, summaries?: ChartSummary[] }
+  if (!Array.isArray(data.summaries)) throw new Error(`${file}: no "summaries" (write it with --json)`)
+  const meta = data.meta ?? {}
+  const named = (meta.titles ?? {}) as Partial<ScenarioTitles>
+  const sized = meta.sizes === undefined ? {} : titles({ ...PRESETS.full, ...(meta.sizes as Partial<Sizes>) })
+  const files = writeCharts(dir, data.summaries, { titles: { ...sized, ...named }, run: chartRun(meta) })
+  process.stderr.write(`bench: ${files.length} chart${files.length === 1 ? '' : 's'} of ${file} written: ${files.map(f => relative(process.cwd(), f)).join(', ')}\n`)
+  return files
 }
 
 async function main (): Promise<void> {
@@ -461,6 +510,10 @@ async function main (): Promise<void> {
   }
   if (cli === null) {
     process.stdout.write(HELP)
+    return
+  }
+  if (cli.chartsFrom !== undefined) {
+    await chartsFrom(cli.chartsFrom, cli.charts ?? DOCS_CHARTS_DIR)
     return
   }
   // every child dies with the orchestrator, whatever ends it
@@ -496,6 +549,12 @@ async function main (): Promise<void> {
   if (cli.json !== undefined) {
     writeFileSync(cli.json, JSON.stringify({ meta: out.meta, summaries: out.summaries, results: out.results }, null, 2) + '\n')
     process.stderr.write(`bench: JSON written to ${cli.json}\n`)
+  }
+  if (cli.charts !== undefined) {
+    // loaded only when charts are wanted
+    const { chartRun, writeCharts } = await import('./charts.ts')
+    const files = writeCharts(cli.charts, out.summaries, { titles: titles(z), run: chartRun(out.meta) })
+    process.stderr.write(`bench: ${files.length} chart${files.length === 1 ? '' : 's'} written: ${files.map(f => relative(process.cwd(), f)).join(', ')}\n`)
   }
   if (cli.cpuProfDir !== undefined) process.stderr.write(`bench: CPU profiles in ${cli.cpuProfDir}/<server>/\n`)
   // client sockets may still be closing; nothing else is left to wait for
