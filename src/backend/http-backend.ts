@@ -50,6 +50,8 @@ interface Answer {
 }
 
 const ok = (status: number): boolean => status >= 200 && status < 300
+// an empty body, `null`, or `[]`: PHP's json_encode([]) of an empty answer
+const nothing = (body: unknown): boolean => body === undefined || body === null || (Array.isArray(body) && body.length === 0)
 
 export class HttpBackend implements BackendHooks {
   readonly connect?: (ctx: ConnectContext) => Promise<ConnectResult>
@@ -94,7 +96,7 @@ export class HttpBackend implements BackendHooks {
       remoteAddress: ctx.remoteAddress
     })
     if (ok(a.status)) {
-      if (a.body === undefined || a.body === null) return {}
+      if (nothing(a.body)) return {}
       if (!ConnectAnswer.Check(a.body)) throw this.#malformed('connect', ConnectAnswer.Errors(a.body).First()?.path)
       return { channels: a.body.channels, data: a.body.data }
     }
@@ -114,7 +116,7 @@ export class HttpBackend implements BackendHooks {
   async #publish (ctx: PublishContext & { connectionId: string, userId: string }): Promise<PublishVerdict> {
     const a = await this.#ask('publish', { connectionId: ctx.connectionId, userId: ctx.userId, channel: ctx.channel, data: ctx.data })
     if (ok(a.status)) {
-      if (a.body === undefined || a.body === null) return undefined
+      if (nothing(a.body)) return undefined
       if (!PublishAnswer.Check(a.body)) throw this.#malformed('publish', PublishAnswer.Errors(a.body).First()?.path)
       if (a.body.skip === true) return { skip: true }
       return 'data' in a.body ? { data: a.body.data } : undefined
@@ -126,9 +128,11 @@ export class HttpBackend implements BackendHooks {
 
   /** Tells the backend a socket closed; a failed try (no answer, or 5xx) is tried again later. */
   #close (body: Record<string, unknown>, attempt: number): void {
-    const sent = this.#call('close', body).then(
-      (a) => { if (a.status >= 500) throw new Error(`status ${a.status}`) }
-    ).catch((err: unknown) => {
+    const sent = this.#call('close', body).then((a) => {
+      if (a.status >= 500) throw new Error(`status ${a.status}`)
+      // told, but not taken (a wrong secret, a wrong URL): trying again would not help, saying so does
+      if (!ok(a.status)) this.#o.log.warn({ event: 'close', connectionId: body.connectionId, status: a.status }, 'backend refused a close event')
+    }).catch((err: unknown) => {
       if (attempt >= CLOSE_RETRIES || this.#stopped) {
         this.#o.log.warn({ event: 'close', connectionId: body.connectionId, attempts: attempt + 1, err: describe(err) }, 'backend close event dropped')
         return

@@ -25,18 +25,28 @@ export class Publisher {
    * backend dropped a client's publish. Not async: without publish hooks
    * everything up to the broker (and, in memory, the fan-out) runs in the
    * caller's turn with no promise of its own. Bad data throws synchronously.
+   * With hooks, `after` (the same socket's publish before this one) is waited
+   * for before this one goes to the broker: verdicts may come back in any
+   * order, the channel gets the socket's messages in the order it sent them.
    */
   publish (channel: string, data: unknown, userId: null, connectionId: null, opts: ChannelOptions): Promise<string>
-  publish (channel: string, data: unknown, userId: string, connectionId: string, opts: ChannelOptions): Promise<string | null>
-  publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions): Promise<string | null> {
+  publish (channel: string, data: unknown, userId: string, connectionId: string, opts: ChannelOptions, after?: Promise<unknown> | null): Promise<string | null>
+  publish (channel: string, data: unknown, userId: string | null, connectionId: string | null, opts: ChannelOptions, after: Promise<unknown> | null = null): Promise<string | null> {
     checkDepth(data)
     if (!this.#hooks.judgesPublish(connectionId !== null)) return this.#store(channel, data, userId, opts)
-    return this.#hooks.runPublish({ channel, data, userId, connectionId }).then(hooked => {
+    const judged = this.#hooks.runPublish({ channel, data, userId, connectionId })
+    const inTurn = after === null ? judged : Promise.all([judged, after]).then(([hooked]) => hooked)
+    return inTurn.then(hooked => {
       if (hooked === SKIPPED) return null
       // what a hook or the backend put in goes out to every socket: the same bound as a client's
       checkDepth(hooked)
       return this.#store(channel, hooked, userId, opts)
     })
+  }
+
+  /** whether a client's publish waits for hooks or the backend (and so may be overtaken without `after`) */
+  get judgesClientPublish (): boolean {
+    return this.#hooks.judgesPublish(true)
   }
 
   #store (channel: string, data: unknown, userId: string | null, opts: ChannelOptions): Promise<string> {

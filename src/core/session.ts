@@ -24,8 +24,13 @@ export interface SessionHost {
   readonly messageRate: number
   /** bytes queued to one socket before it is closed as a slow consumer */
   readonly sendBuffer: number
-  /** resolves to the message id, or null when the backend dropped the message */
-  publish (session: Session, sub: Subscription, data: unknown): Promise<string | null>
+  /**
+   * Resolves to the message id, or null when the backend dropped the message.
+   * `after`: this socket's previous publish, which must reach its channel first.
+   */
+  publish (session: Session, sub: Subscription, data: unknown, after: Promise<unknown> | null): Promise<string | null>
+  /** whether publishes wait for hooks or the backend (whose verdicts may come back out of order) */
+  readonly publishesJudged: boolean
   verify (token: string): Promise<Identity>
   /** whether the token (user id and `channels` claim) still allows the channel */
   mayJoin (sub: Subscription, identity: Identity): boolean
@@ -86,6 +91,8 @@ export class Session implements TransportHandler, SubscriptionOwner {
   readonly #host: SessionHost
   readonly #budget: MessageBudget
   #badFrames = 0
+  // the last of its publishes still waiting for a verdict (hooks, the backend); null: none
+  #judging: Promise<unknown> | null = null
 
   constructor (host: SessionHost, transport: Transport, init: SessionInit) {
     this.#host = host
@@ -299,7 +306,10 @@ export class Session implements TransportHandler, SubscriptionOwner {
     if (sub === undefined) throw GatecastError.forbidden('not subscribed to this channel')
     if (!sub.opts.publish) throw GatecastError.forbidden('clients may not publish on this channel')
     const ref = frame.ref
-    this.#host.publish(this, sub, frame.data).then((id) => {
+    const before = this.#judging
+    const published = this.#host.publish(this, sub, frame.data, before)
+    if (this.#host.publishesJudged) this.#inOrder(published, before)
+    published.then((id) => {
       // nothing may escape as an unhandled rejection: that would end the process
       try {
         this.#host.stats.publishedByClient++
@@ -309,6 +319,17 @@ export class Session implements TransportHandler, SubscriptionOwner {
         this.failed(err, ref, frame.channel)
       }
     }, (err: unknown) => this.failed(err, ref, frame.channel))
+  }
+
+  /**
+   * The next publish of this socket waits for this one, whatever its outcome,
+   * and for every one before it (a refusal settles early, ahead of them).
+   */
+  #inOrder (published: Promise<unknown>, before: Promise<unknown> | null): void {
+    const own = published.then(noop, noop)
+    const settled = before === null ? own : Promise.all([before, own])
+    this.#judging = settled
+    settled.then(() => { if (this.#judging === settled) this.#judging = null }, noop)
   }
 
   async #refresh (frame: RefreshFrame): Promise<void> {
@@ -351,3 +372,5 @@ function lean (identity: Identity): Identity {
   const { claims: _claims, ...rest } = identity
   return rest
 }
+
+const noop = (): void => {}

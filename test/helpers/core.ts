@@ -65,6 +65,7 @@ export function fakeHost (log: Logger, stats: Stats): SessionHost {
     messageRate: 10,
     sendBuffer: 1 << 20,
     publish: async () => 'x',
+    publishesJudged: false,
     verify: unused,
     mayJoin: () => true,
     subscribe: async () => {},

@@ -218,6 +218,41 @@ t.test('the client library: ready carries the data, server-made subscriptions ap
   t.type(await lobby.publish('keep me'), 'string', 'published: its id')
 })
 
+t.test('one socket\'s publishes reach the channel in the order sent, whatever order the verdicts come back in', async t => {
+  const { a, b } = await setup(t, {
+    // the first verdict is the slowest, the rest come back at once
+    publish: ({ body }) => body.data.n === 0 ? { delayMs: 300 } : body.data.n === 3 ? { body: { skip: true } } : body.data.n === 5 ? { status: 403 } : {}
+  })
+  const alice = await open(t, a, '/ws/chat', 'alice')
+  const bob = await open(t, a, '/ws/chat', 'bob')
+  await alice.nextOfType('ready')
+  await bob.nextOfType('ready')
+  for (let n = 0; n < 8; n++) alice.send({ type: 'publish', data: { n }, ref: n })
+  const got = await take(bob, 6)
+  t.same(got.map(f => f.data.n), [0, 1, 2, 4, 6, 7], 'in the order sent, less the skipped and the refused')
+  const ids = got.map(f => f.id as string)
+  t.same([...ids].sort(), ids, 'ids in the same order')
+  const answers = (await take(alice, 14)).filter(f => f.type === 'ack' || f.type === 'error')
+  t.same(answers.map(f => f.ref).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7], 'every publish answered once')
+  t.match(answers.find(f => f.ref === 5), { type: 'error', code: 'forbidden' })
+  t.same(answers.find(f => f.ref === 3), { type: 'ack', ref: 3 })
+  t.equal(b.of('publish').length, 8)
+})
+
+t.test('an empty answer, null or [] (PHP\'s json_encode of an empty array) counts as no change', async t => {
+  let raw = '[]'
+  const { a } = await setup(t, { connect: () => ({ raw }), publish: () => ({ raw }) })
+  for (raw of ['[]', 'null', '', '{}']) {
+    const c = await open(t, a, '/ws/room', 'pia')
+    const ready = await c.nextOfType('ready')
+    t.notOk('data' in ready, `${JSON.stringify(raw)}: no data`)
+    c.send({ type: 'publish', data: 'x', ref: 1 })
+    t.match(await c.nextOfType('ack'), { ref: 1, id: String }, `${JSON.stringify(raw)}: published as is`)
+    t.equal((await c.nextOfType('message')).data, 'x')
+    c.close()
+  }
+})
+
 t.test('backend down: upgrades 503 and publishes unavailable, while open sockets keep working', async t => {
   const { a, b } = await setup(t)
   const c = await open(t, a, '/ws/room', 'erin')
@@ -260,6 +295,15 @@ t.test('close: told with the channels and the code; retried on failure, then log
   d.close()
   await waitFor(() => a.logs.some(l => l.includes('backend close event dropped') && l.includes(readyD.connectionId)), { ms: 8000, what: 'dropped after retries' })
   t.equal(b.calls.filter(x => x.event === 'close' && x.body.connectionId === readyD.connectionId).length, 4, 'tried 1 + 3 times')
+
+  // refused (a 4xx: a wrong secret, a wrong path): not retried, but said
+  b.on.close = () => ({ status: 401 })
+  const e = await open(t, a, '/ws', 'ivy')
+  const readyE = await e.nextOfType('ready')
+  e.close()
+  await waitFor(() => a.logs.some(l => l.includes('backend refused a close event') && l.includes(readyE.connectionId)), { what: 'the refusal logged' })
+  await sleep(800)
+  t.equal(b.calls.filter(x => x.event === 'close' && x.body.connectionId === readyE.connectionId).length, 1, 'a refused close is not retried')
 })
 
 t.test('a connect the backend accepted always gets its close: also when the path channel is then refused, or the client leaves before the upgrade', async t => {
