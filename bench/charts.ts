@@ -78,6 +78,7 @@ const COLORS: Record<string, string> = {
   socketio: '#d4761b',
   fastify: '#8250df',
   direct: '#1a7f37',
+  backend: '#0969da',
   'gatecast+redis ×1': '#54aeff',
   'gatecast+redis ×2': '#0a3069'
 }

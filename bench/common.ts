@@ -4,10 +4,11 @@
 /** HS256 secret every server verifies with (≥ 32 bytes, so Gatecast does not warn). */
 export const SECRET = 'gatecast-bench-secret-0123456789-abcdefghijklmnopqrstuv'
 
-export const SERVER_KINDS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct'] as const
+export const SERVER_KINDS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct', 'backend'] as const
 /**
  * what runs without --only; opt-in: `fastify` (the Fastify floor), `wscork` (bare ws, framed once and
- * corked) and `direct` (Gatecast with its upgrades answered outside Fastify's router)
+ * corked), `direct` (Gatecast with its upgrades answered outside Fastify's router) and `backend`
+ * (Gatecast asking a no-op application backend on each connect and client publish)
  */
 export const DEFAULT_SERVERS: readonly ServerKind[] = ['gatecast', 'ws', 'socketio']
 export type ServerKind = typeof SERVER_KINDS[number]

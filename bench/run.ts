@@ -324,7 +324,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     if (skipped.length > 0) log(`  ${s}: not run against ${skipped.join(', ')} (no /ws route without a channel)`)
   }
   if (o.profileDir !== undefined) mkdirSync(o.profileDir, { recursive: true })
-  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct' }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct', backend: 'backend' }
 
   try {
     for (let round = 1; round <= z.rounds; round++) {

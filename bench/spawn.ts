@@ -12,7 +12,8 @@ const FILES: Record<ServerKind, string> = {
   socketio: 'socketio.js',
   fastify: 'fastify-ws.js',
   wscork: 'bare-ws.js',
-  direct: 'gatecast-direct.js'
+  direct: 'gatecast-direct.js',
+  backend: 'gatecast-backend.js'
 }
 
 const children = new Set<ChildProcess>()

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../server.ts'
+import type { ConfigOverrides } from '../../src/config/config.ts'
 import type { ServerOptions } from '../common.ts'
 
-/** The app, listening on a free loopback port. */
-export async function listeningGatecast (opts: ServerOptions): Promise<FastifyInstance> {
+/** The app, listening on a free loopback port; `extra` on top of the bench's settings. */
+export async function listeningGatecast (opts: ServerOptions, extra: ConfigOverrides = {}): Promise<FastifyInstance> {
   // dev defaults (data/) would go here; with a secret and verifyCredentials nothing is written
   const cwd = mkdtempSync(join(tmpdir(), 'gatecast-bench-'))
   const app = await build({
@@ -28,7 +29,8 @@ export async function listeningGatecast (opts: ServerOptions): Promise<FastifyIn
       wsSocketsPerUser: 1_000_000,
       // load shedding stays registered (its sampling and hook are part of the cost) but never refuses
       maxEventLoopDelay: 3_600_000,
-      ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl, redisPrefix: opts.redisPrefix } : {})
+      ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl, redisPrefix: opts.redisPrefix } : {}),
+      ...extra
     }
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
