@@ -1,5 +1,6 @@
 // The `engine` decorator: REDIS_URL set, the Redis engine (every node with the
-// same URL is one gateway); otherwise everything stays in this process.
+// same URL is one gateway; REDIS_CLUSTER: a Redis Cluster); otherwise
+// everything stays in this process.
 import fp from 'fastify-plugin'
 import { createMemoryEngine, createRedisEngine, type Engine } from '../src/engine/index.ts'
 
@@ -10,9 +11,9 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const { redisUrl, redisPrefix, nodeTimeout, historyMaxBytes } = app.config
+  const { redisUrl, redisCluster, redisPrefix, nodeTimeout, historyMaxBytes } = app.config
   const engine = redisUrl !== undefined
-    ? createRedisEngine({ url: redisUrl, prefix: redisPrefix, nodeTimeoutMs: nodeTimeout * 1000, log: app.log, historyMaxBytes })
+    ? createRedisEngine({ url: redisUrl, cluster: redisCluster, prefix: redisPrefix, nodeTimeoutMs: nodeTimeout * 1000, log: app.log, historyMaxBytes })
     : createMemoryEngine({ historyMaxBytes })
   app.decorate('engine', engine)
   // last out: sockets are closed (preClose) before the engine goes

@@ -51,6 +51,7 @@ export const EnvSchema = Type.Object({
   USERS_FILE: optString(),
   API_KEY: optString(),
   REDIS_URL: optString(),
+  REDIS_CLUSTER: Type.Boolean({ default: false }),
   REDIS_PREFIX: Type.String({ default: 'gatecast', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
   NODE_TIMEOUT: int(15, 1),
   ALLOWED_ORIGINS: optString(),
@@ -115,6 +116,8 @@ export interface GatecastConfig {
   usersFile: string | null
   apiKey?: string
   redisUrl?: string
+  /** REDIS_URL names a Redis Cluster (a comma list of seed nodes allowed): sharded pub/sub, slot-safe keys */
+  redisCluster: boolean
   /** key prefix in Redis, so several clusters (or tests) can share one server */
   redisPrefix: string
   /** seconds without a heartbeat after which a node's connections leave presence */
@@ -257,6 +260,7 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     usersFile: e.USERS_FILE !== undefined ? resolve(cwd, e.USERS_FILE) : resolve(dataDir, 'users.json'),
     apiKey: e.API_KEY,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER,
     redisPrefix: e.REDIS_PREFIX,
     nodeTimeout: e.NODE_TIMEOUT,
     allowedOrigins: e.ALLOWED_ORIGINS === undefined ? null : list(e.ALLOWED_ORIGINS),
@@ -292,9 +296,30 @@ export function readConfig (overrides: ConfigOverrides = {}, env: NodeJS.Process
     if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v
   }
   checkBackend(config)
+  checkRedis(config)
   if (Array.isArray(config.trustProxy)) checkTrustList(config.trustProxy, 'trustProxy')
   else if (typeof config.trustProxy !== 'boolean') throw new ConfigError(`trustProxy must be true, false or a list of proxy addresses, not ${String(config.trustProxy)}`)
   return config
+}
+
+/** REDIS_URL: one redis:// URL, or with REDIS_CLUSTER a comma list of seed nodes. */
+function checkRedis (config: GatecastConfig): void {
+  const url = config.redisUrl
+  if (url === undefined) {
+    if (config.redisCluster) throw new ConfigError('REDIS_CLUSTER=true needs REDIS_URL (the cluster\'s seed nodes: redis://host:port,redis://host:port,…)')
+    return
+  }
+  const items = url.split(',').map(u => u.trim()).filter(u => u !== '')
+  if (items.length > 1 && !config.redisCluster) throw new ConfigError('REDIS_URL lists several nodes: set REDIS_CLUSTER=true for a Redis Cluster (one Redis takes one URL)')
+  for (const item of items) {
+    let u: URL
+    try {
+      u = new URL(item)
+    } catch {
+      throw new ConfigError(`REDIS_URL: ${JSON.stringify(item.replace(/\/\/[^@/]*@/, '//…@'))} is not a URL`)
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must be redis:// or rediss://, not ${u.protocol}`)
+  }
 }
 
 function backendEvents (names: string[]): BackendEvent[] {

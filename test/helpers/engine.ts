@@ -3,11 +3,14 @@
 import { Redis } from 'ioredis'
 import { createMemoryEngine, createRedisEngine, type ControlMessage, type Engine, type EngineListener } from '../../src/engine/index.ts'
 import { captureLogger, type LogLine } from './core.ts'
+import tap from 'tap'
 import { REDIS_URL, redisPrefix } from './redis.ts'
+import { clusterPrefix, clusterUrl } from './redis-cluster.ts'
 import { waitFor } from './wait.ts'
 
-export type Kind = 'memory' | 'redis'
-export const KINDS: Kind[] = ['memory', 'redis']
+export type Kind = 'memory' | 'redis' | 'cluster'
+/** in-process, one Redis, and a Redis Cluster of 3 masters and 3 replicas */
+export const KINDS: Kind[] = ['memory', 'redis', 'cluster']
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -58,10 +61,11 @@ export interface Opened {
 /** A started engine, closed at teardown; Redis engines may share a prefix (one cluster). */
 export async function openEngine (t: Teardown, kind: Kind, o: { prefix?: string, nodeTimeoutMs?: number, historyMaxBytes?: number } = {}): Promise<Opened> {
   const log: LogLine[] = []
-  const prefix = kind === 'redis' ? o.prefix ?? redisPrefix(t) : ''
+  const url = kind === 'cluster' ? await clusterUrl(tap) : REDIS_URL
+  const prefix = kind === 'memory' ? '' : o.prefix ?? (kind === 'cluster' ? clusterPrefix(t, url) : redisPrefix(t))
   const engine = kind === 'memory'
     ? createMemoryEngine({ historyMaxBytes: o.historyMaxBytes })
-    : createRedisEngine({ url: REDIS_URL, prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLogger(log), historyMaxBytes: o.historyMaxBytes })
+    : createRedisEngine({ url, cluster: kind === 'cluster', prefix, nodeTimeoutMs: o.nodeTimeoutMs ?? 10_000, log: captureLogger(log), historyMaxBytes: o.historyMaxBytes })
   const rec = new Recorder()
   await engine.start(rec)
   let closing: Promise<void> | null = null

@@ -540,3 +540,17 @@ t.test('backend settings: defaults, env, and what boot refuses', async t => {
   t.match(configError(() => readConfig({ backendUrl: 'http://x', backendMaxInFlight: 1.5 }, {}, dir)).message, /backendMaxInFlight/)
   t.match(configError(() => readConfig({}, { BACKEND_TIMEOUT: '0' }, dir)).message, /BACKEND_TIMEOUT/)
 })
+
+t.test('REDIS_CLUSTER: a comma list of seeds only with it, and a URL it needs', async t => {
+  const dir = tmp()
+  t.equal(readConfig({}, {}, dir).redisCluster, false)
+  const c = readConfig({}, { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://127.0.0.1:7000, redis://127.0.0.1:7001' }, dir)
+  t.match(c, { redisCluster: true, redisUrl: 'redis://127.0.0.1:7000, redis://127.0.0.1:7001' })
+  t.match(configError(() => readConfig({}, { REDIS_URL: 'redis://a:1,redis://b:2' }, dir)).message, /set REDIS_CLUSTER=true/)
+  t.match(configError(() => readConfig({}, { REDIS_CLUSTER: 'true' }, dir)).message, /REDIS_CLUSTER=true needs REDIS_URL/)
+  t.match(configError(() => readConfig({}, { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://a:1,http://b:2' }, dir)).message, /redis:\/\/ or rediss:\/\//)
+  const bad = configError(() => readConfig({}, { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://:secret@a:1,::nope' }, dir)).message
+  t.match(bad, /is not a URL/)
+  t.notMatch(bad, /secret/, 'a password in the URL is not repeated')
+  t.match(configError(() => readConfig({}, { REDIS_CLUSTER: 'maybe' }, dir)).message, /REDIS_CLUSTER/)
+})

@@ -1,6 +1,8 @@
 // The Redis broker: history in a stream per channel, fan-out by pub/sub, one
 // topic per channel plus the control topic, and a topic per node for calls on
-// the connections it holds (connection ids start with the node's id).
+// the connections it holds (connection ids start with the node's id). On a
+// Redis Cluster each channel's keys and topic live on its slot's shard; the
+// history byte indexes, in a slot of their own, are kept up in batches.
 import { randomUUID } from 'node:crypto'
 import { GatecastError } from '../../protocol/errors.ts'
 import { storedMessageOf } from '../../protocol/frames.ts'
@@ -22,6 +24,8 @@ const EVICT_TO = 0.9
 const EVICT_ROUNDS = 100
 // the largest channels one round looks at
 const EVICT_WIDTH = 64
+// cluster: how often a node adds up its publishes' history bytes into the indexes
+const ACCOUNT_MS = 250
 
 /**
  * The level to cut the largest channels down to (sizes largest first) so that
@@ -49,13 +53,16 @@ export class RedisBroker implements Broker {
   #listener: BrokerListener | null = null
   readonly #maxBytes: number
   #evicting: Promise<void> | null = null
+  // cluster: history bytes per channel not yet in the indexes, and the timer that adds them
+  readonly #deltas = new Map<string, number>()
+  #accounting: NodeJS.Timeout | null = null
 
   constructor (c: RedisConnection, maxBytes = Infinity) {
     this.#c = c
     this.#maxBytes = maxBytes
     this.#controlTopic = c.keys.control()
     this.#nodeTopic = c.keys.nodeTopic(c.nodeId)
-    c.sub.on('message', (topic: string, payload: string) => this.#onMessage(topic, payload))
+    c.onMessage((topic, payload) => this.#onMessage(topic, payload))
   }
 
   /** null: deliveries are dropped (not started, or closed) */
@@ -65,7 +72,8 @@ export class RedisBroker implements Broker {
 
   /** control messages reach this node from now on (queued until the subscriber is ready) */
   listenControl (): void {
-    this.#c.sub.subscribe(this.#controlTopic, this.#nodeTopic).catch(this.#c.onError)
+    this.#c.subscribe(this.#controlTopic).catch(this.#c.onError)
+    this.#c.subscribe(this.#nodeTopic).catch(this.#c.onError)
   }
 
   #onMessage (topic: string, payload: string): void {
@@ -97,26 +105,81 @@ export class RedisBroker implements Broker {
   async subscribe (channel: string): Promise<void> {
     const topic = this.#c.keys.topic(channel)
     this.#topics.set(topic, channel)
-    await this.#c.sub.subscribe(topic)
+    await this.#c.subscribe(topic)
   }
 
   async unsubscribe (channel: string): Promise<void> {
     const topic = this.#c.keys.topic(channel)
     this.#topics.delete(topic)
-    await this.#c.sub.unsubscribe(topic)
+    await this.#c.unsubscribe(topic)
   }
 
   async publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
     const k = this.#c.keys
-    const [id, total] = await this.#c.scripts.publish(
-      k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(),
+    const args = [
       channel, input.from === null ? 'null' : JSON.stringify(input.from), input.dataJson, input.ts,
       opts.historySize, newEpoch(), opts.historyTtl * 1000, k.topic(channel)
-    ) as [string, number]
-    if (total > this.#maxBytes && this.#evicting === null) {
-      this.#evicting = this.#evict().catch(this.#c.onError).finally(() => { this.#evicting = null })
+    ]
+    if (this.#c.cluster) {
+      const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args) as [string, number]
+      if (delta !== 0) this.#account(channel, delta)
+      return id
     }
+    const [id, total] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), ...args) as [string, number]
+    if (total > this.#maxBytes) this.#startEviction()
     return id
+  }
+
+  #startEviction (): void {
+    if (this.#evicting !== null) return
+    this.#evicting = this.#evict().catch(this.#c.onError).finally(() => { this.#evicting = null })
+  }
+
+  // cluster: bytes a publish or a trim added to (or took from) a channel's history, added to the indexes soon
+  #account (channel: string, delta: number): void {
+    this.#deltas.set(channel, (this.#deltas.get(channel) ?? 0) + delta)
+    this.#accounting ??= setTimeout(() => {
+      this.#accounting = null
+      this.flushAccounting().catch(this.#c.onError)
+    }, ACCOUNT_MS).unref()
+  }
+
+  /** Cluster: adds the pending history bytes to the indexes (and evicts past HISTORY_MAX_BYTES). */
+  async flushAccounting (): Promise<void> {
+    if (this.#deltas.size === 0) return
+    const { client, keys: k } = this.#c
+    const deltas = [...this.#deltas]
+    this.#deltas.clear()
+    let sum = 0
+    for (const [, d] of deltas) sum += d
+    try {
+      const [total] = await Promise.all([
+        client.incrby(k.histTotal(), sum),
+        ...deltas.map(([channel, d]) => client.zincrby(k.histSizes(), d, channel))
+      ])
+      // a channel whose history is gone leaves the index
+      if (deltas.some(([, d]) => d < 0)) await client.zremrangebyscore(k.histSizes(), '-inf', 0)
+      if (total > this.#maxBytes) this.#startEviction()
+    } catch (err) {
+      // kept for the next flush: an index that misses them would never evict them
+      for (const [channel, d] of deltas) this.#deltas.set(channel, (this.#deltas.get(channel) ?? 0) + d)
+      throw err
+    }
+  }
+
+  /** Drops the bytes of a channel's history the script took out, on either engine shape. */
+  async #trim (channel: string, level: number, target: number, total: number): Promise<number> {
+    const { keys: k, scripts: s } = this.#c
+    if (!this.#c.cluster) return await s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, level, target) as number
+    const dropped = await s.trimOldest(k.meta(channel), k.hist(channel), channel, level, target, total) as number
+    if (dropped > 0) {
+      await Promise.all([
+        this.#c.client.incrby(k.histTotal(), -dropped),
+        this.#c.client.zincrby(k.histSizes(), -dropped, channel)
+      ])
+      await this.#c.client.zremrangebyscore(k.histSizes(), '-inf', 0)
+    }
+    return dropped
   }
 
   /**
@@ -124,14 +187,13 @@ export class RedisBroker implements Broker {
    * of the byte counts; resolves to how many there were.
    */
   async #reconcile (channels: readonly string[]): Promise<number> {
-    const { client, keys: k, scripts: s } = this.#c
+    const { client, keys: k } = this.#c
     if (channels.length === 0) return 0
-    const pipe = client.pipeline()
-    for (const channel of channels) pipe.exists(k.hist(channel))
-    const exists = await pipe.exec() ?? []
-    const gone = channels.filter((_c, i) => exists[i]?.[1] === 0)
+    // one command each (sent together): on a cluster the streams are on many shards
+    const exists = await Promise.all(channels.map(channel => client.exists(k.hist(channel))))
+    const gone = channels.filter((_c, i) => exists[i] === 0)
     // a level no channel reaches: only a vanished stream gives anything back
-    await Promise.all(gone.map(channel => s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, Number.MAX_SAFE_INTEGER, 0)))
+    await Promise.all(gone.map(channel => this.#trim(channel, Number.MAX_SAFE_INTEGER, 0, 0)))
     return gone.length
   }
 
@@ -153,9 +215,17 @@ export class RedisBroker implements Broker {
     } while (cursor !== '0')
   }
 
-  /** resolves when an eviction in flight is done (tests, shutdown) */
+  /** resolves when the pending history bytes are counted (cluster) and an eviction in flight is done (tests, shutdown) */
   async settled (): Promise<void> {
+    await this.flushAccounting()
     await this.#evicting
+  }
+
+  /** Shutdown: what is still pending goes into the indexes. */
+  async close (): Promise<void> {
+    if (this.#accounting !== null) clearTimeout(this.#accounting)
+    this.#accounting = null
+    if (this.#c.isReady()) await this.flushAccounting().catch(this.#c.onError)
   }
 
   /**
@@ -165,7 +235,7 @@ export class RedisBroker implements Broker {
    * channels share the cut. Any node may run it; two at once only cut a little more.
    */
   async #evict (): Promise<void> {
-    const { client, keys: k, scripts: s } = this.#c
+    const { client, keys: k } = this.#c
     const target = Math.floor(this.#maxBytes * EVICT_TO)
     for (let round = 0; round < EVICT_ROUNDS; round++) {
       const total = Number(await client.get(k.histTotal()) ?? 0)
@@ -177,13 +247,12 @@ export class RedisBroker implements Broker {
       // a stream that expired still counts until someone notices: not a reason to cut live ones
       if (await this.#reconcile(sizes.map(([channel]) => channel)) > 0) continue
       const level = waterLevel(sizes.map(([, n]) => n), total - target)
-      await Promise.all(sizes.filter(([, n]) => n > level).map(([channel]) =>
-        s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, level, target)))
+      await Promise.all(sizes.filter(([, n]) => n > level).map(([channel]) => this.#trim(channel, level, target, total)))
     }
   }
 
   async publishTransient (channel: string, frame: string): Promise<void> {
-    await this.#c.client.publish(this.#c.keys.topic(channel), `0 0 ${frame}`)
+    await this.#c.publish(this.#c.keys.topic(channel), `0 0 ${frame}`)
   }
 
   async recover (channel: string, since: string): Promise<Recovery> {
@@ -213,7 +282,7 @@ export class RedisBroker implements Broker {
   }
 
   async control (msg: ControlMessage): Promise<void> {
-    await this.#c.client.publish(this.#controlTopic, JSON.stringify(msg))
+    await this.#c.publish(this.#controlTopic, JSON.stringify(msg))
   }
 
   connectionId (): string {
@@ -239,7 +308,7 @@ export class RedisBroker implements Broker {
     const msg: NodeMessage = { t: 'q', id, from: this.#c.nodeId, connectionId, call }
     let receivers: number
     try {
-      receivers = await this.#c.client.publish(this.#c.keys.nodeTopic(node), JSON.stringify(msg))
+      receivers = await this.#c.publish(this.#c.keys.nodeTopic(node), JSON.stringify(msg))
     } catch (err) {
       this.#settle(id, null)
       throw err
@@ -263,6 +332,6 @@ export class RedisBroker implements Broker {
       return
     }
     const reply: NodeMessage = { t: 'a', id: msg.id, answer: listener.connection(msg.connectionId, msg.call) }
-    this.#c.client.publish(this.#c.keys.nodeTopic(msg.from), JSON.stringify(reply)).catch(this.#c.onError)
+    this.#c.publish(this.#c.keys.nodeTopic(msg.from), JSON.stringify(reply)).catch(this.#c.onError)
   }
 }

@@ -1,14 +1,19 @@
 // The connection every role of the Redis engine shares: a command client and
 // a subscriber, the scripts, the key names, this node's id, and the error
-// count and round trip that health() reports.
+// count and round trip that health() reports. On one Redis, classic pub/sub;
+// on a Redis Cluster (REDIS_CLUSTER), sharded pub/sub: a topic lives on the
+// shard of its slot, so adding shards adds broker capacity.
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
 import type { Logger } from '../../config/logger.ts'
 import { redisKeys, type RedisKeys } from './keys.ts'
 import { defineScripts, type Scripts } from './scripts.ts'
 
 export interface RedisEngineOptions {
+  /** one Redis URL; with `cluster`, a comma list of seed nodes */
   url: string
+  /** a Redis Cluster: keys and topics spread over its shards by slot */
+  cluster?: boolean
   prefix: string
   /** a node silent for this long is dead: its connections leave presence */
   nodeTimeoutMs: number
@@ -18,11 +23,34 @@ export interface RedisEngineOptions {
   historyMaxBytes?: number
 }
 
+/** `redis://[user:pass@]host:port,…` → the seeds, and the credentials of the first URL that has them. */
+export function clusterSeeds (url: string): { seeds: ClusterNode[], username?: string, password?: string, tls: boolean } {
+  const out: { seeds: ClusterNode[], username?: string, password?: string, tls: boolean } = { seeds: [], tls: false }
+  for (const item of url.split(',').map(u => u.trim()).filter(u => u !== '')) {
+    const u = new URL(item)
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`REDIS_URL: ${u.protocol} is not redis: or rediss:`)
+    if (u.protocol === 'rediss:') out.tls = true
+    out.seeds.push({ host: u.hostname, port: Number(u.port === '' ? 6379 : u.port) })
+    if (out.password === undefined && u.password !== '') {
+      out.password = decodeURIComponent(u.password)
+      if (u.username !== '') out.username = decodeURIComponent(u.username)
+    }
+  }
+  if (out.seeds.length === 0) throw new Error('REDIS_URL names no Redis node')
+  return out
+}
+
+type Client = Redis | Cluster
+
 export class RedisConnection {
   // short: it prefixes every connection id of this node
   readonly nodeId = randomBytes(9).toString('base64url')
-  readonly client: Redis
-  readonly sub: Redis
+  readonly client: Client
+  readonly sub: Client
+  /** a Redis Cluster: sharded pub/sub, and no key or script across two slots */
+  readonly cluster: boolean
+  /** the command that publishes on a topic, in scripts too */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH'
   readonly keys: RedisKeys
   readonly scripts: Scripts
   readonly log: Logger
@@ -40,11 +68,51 @@ export class RedisConnection {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       ...o.redisOptions
     }
-    this.client = new Redis(o.url, common)
-    // the subscriber queues only (re)subscriptions, one per local channel
-    this.sub = new Redis(o.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true })
+    this.cluster = o.cluster === true
+    this.publishCommand = this.cluster ? 'SPUBLISH' : 'PUBLISH'
+    if (this.cluster) {
+      const { seeds, username, password, tls } = clusterSeeds(o.url)
+      const redisOptions: RedisOptions = { ...common, username, password, ...(tls ? { tls: {} } : {}) }
+      const cluster = {
+        // a command in flight when its shard fails is not sent again on the new master:
+        // a publish could run twice (its message delivered twice, under two ids)
+        redisOptions: { ...redisOptions, autoResendUnfulfilledCommands: false },
+        enableOfflineQueue: false,
+        maxRedirections: 8,
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 300,
+        clusterRetryStrategy: (times: number) => Math.min(times * 200, 2000),
+        // slots move on a failover: ask again soon rather than wait for a MOVED
+        slotsRefreshInterval: 2000
+      }
+      this.client = new Cluster(seeds, cluster)
+      // one subscriber per shard, each resubscribing its topics when its shard's master changes
+      this.sub = new Cluster(seeds, { ...cluster, redisOptions, enableOfflineQueue: true, shardedSubscribers: true })
+    } else {
+      this.client = new Redis(o.url, common)
+      // the subscriber queues only (re)subscriptions, one per local channel
+      this.sub = new Redis(o.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true })
+    }
     for (const r of [this.client, this.sub]) r.on('error', this.onError)
-    this.scripts = defineScripts(this.client)
+    this.scripts = defineScripts(this.client, this.cluster)
+  }
+
+  /** Every message of the topics this node subscribed to, classic or sharded. */
+  onMessage (fn: (topic: string, payload: string) => void): void {
+    this.sub.on(this.cluster ? 'smessage' : 'message', fn)
+  }
+
+  async subscribe (topic: string): Promise<void> {
+    await (this.cluster ? this.sub.ssubscribe(topic) : this.sub.subscribe(topic))
+  }
+
+  async unsubscribe (topic: string): Promise<void> {
+    await (this.cluster ? this.sub.sunsubscribe(topic) : this.sub.unsubscribe(topic))
+  }
+
+  /** Resolves to how many subscribers got it (on a cluster: on the topic's shard, which is all of them). */
+  async publish (topic: string, payload: string): Promise<number> {
+    return Number(this.cluster ? await this.client.spublish(topic, payload) : await this.client.publish(topic, payload))
   }
 
   /** Counts an error; bound, so it can be handed to catch() and on('error'). */
@@ -60,7 +128,7 @@ export class RedisConnection {
 
   /** true once both clients are ready, false when `ms` passed first */
   async waitReady (ms: number): Promise<boolean> {
-    const ready = (r: Redis) => r.status === 'ready' ? Promise.resolve() : new Promise<void>(resolve => r.once('ready', () => resolve()))
+    const ready = (r: Client) => r.status === 'ready' ? Promise.resolve() : new Promise<void>(resolve => r.once('ready', () => resolve()))
     let timer: NodeJS.Timeout | undefined
     const booted = await Promise.race([
       Promise.all([ready(this.client), ready(this.sub)]).then(() => true),

@@ -1,9 +1,11 @@
 // Every Redis key and topic of the engine, named in one place.
 //
-// Keys carry a hash tag per channel ({ch:NAME}) and per user ({u:ID}) so a
-// Redis Cluster can hold them without a migration; per-channel pub/sub topics
-// use the same tag (ready for SPUBLISH). Scripts touch one channel's keys only,
-// except the `channels` index (see CHANNEL_COUNT_LUA).
+// Keys carry a hash tag per channel ({ch:NAME}) and per user ({u:ID}), and
+// per-channel topics the channel's tag, so on a Redis Cluster a channel's keys
+// and topic share one slot (SPUBLISH). On one Redis a few scripts also touch
+// an index outside it (the channel list, the history byte counts, a node's
+// share of the socket slots); a cluster keeps those slot-safe another way
+// (see scripts.ts).
 
 export function redisKeys (p: string) {
   return {
@@ -24,12 +26,22 @@ export function redisKeys (p: string) {
     // requests for this node's connections, and the answers to its own requests
     nodeTopic: (n: string) => `${p}:node:${n}:rpc`,
     reap: (n: string) => `${p}:reap:${n}`,
+    // each node's latest report for operators (the admin console), a field per node
+    nodeReports: () => `${p}:nodereports`,
+    // questions to every node, and the answers to this node's own questions
+    nodesAsk: () => `${p}:nodes:ask`,
+    nodeAnswers: (n: string) => `${p}:node:${n}:answers`,
     revoked: (jti: string) => `${p}:revoked:${jti}`,
     refresh: (k: string) => `${p}:rt:${k}`,
     family: (f: string) => `${p}:family:${f}`,
     hits: (k: string) => `${p}:hits:${k}`,
     // the prefix @fastify/rate-limit's own Redis store was given before (nameSpace)
-    rate: (k: string) => `${p}:rl:${k}`
+    rate: (k: string) => `${p}:rl:${k}`,
+    // cluster only: a user's socket slots per node (in the user's slot), and the users a node ever held
+    userNodes: (u: string) => `${p}:{u:${u}}:nodes`,
+    nodeUsers: (n: string) => `${p}:node:${n}:users`,
+    // cluster only: what a master's keys of channel presence look like, for a scan
+    usersPattern: () => `${p}:{ch:*}:users`
   }
 }
 
