@@ -136,6 +136,8 @@ export async function startCluster (): Promise<LocalCluster> {
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
       // short, so a failover in a test takes seconds, not the default 15
       '--cluster-node-timeout', '1500',
+      // a replica syncs at once (the default waits 5 s for more replicas): one that never synced cannot take over
+      '--repl-diskless-sync-delay', '0',
       '--save', '', '--appendonly', 'no'
     ], { stdio: 'ignore' })
     children.set(port, child)
@@ -162,15 +164,22 @@ export async function startCluster (): Promise<LocalCluster> {
     await stop()
     throw err
   }
-  const alivePort = (): number => {
-    const n = nodes.find(x => x.alive)
-    if (n === undefined) throw new Error('no cluster node alive')
-    return n.port
-  }
+  // asks the nodes in turn: one just killed may not have been noticed as dead yet
   const query = async <T>(fn: (r: Redis) => Promise<T>): Promise<T> => {
-    const r = new Redis({ port: alivePort(), host: '127.0.0.1', maxRetriesPerRequest: 1 })
-    r.on('error', () => {})
-    try { return await fn(r) } finally { r.disconnect() }
+    let last: unknown = new Error('no cluster node alive')
+    for (const n of nodes.filter(x => x.alive)) {
+      const r = new Redis({ port: n.port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null, connectTimeout: 1000 })
+      r.on('error', () => {})
+      try {
+        await r.connect()
+        return await fn(r)
+      } catch (err) {
+        last = err
+      } finally {
+        r.disconnect()
+      }
+    }
+    throw last
   }
   // CLUSTER NODES: id addr flags master ping pong epoch link slot…
   const roles = async (): Promise<{ masters: number[], replicas: number[] }> => query(async r => {
@@ -212,12 +221,26 @@ export async function startCluster (): Promise<LocalCluster> {
     return owner[2][1]
   })
   await healthy()
-  // the replicas are assigned just after the slots: wait for them too, so a failover has someone to promote
+  // the replicas are assigned just after the slots: wait for them, synced, so a failover has someone to promote
+  const synced = async (port: number): Promise<boolean> => {
+    const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null })
+    r.on('error', () => {})
+    try {
+      await r.connect()
+      return /master_link_status:up/.test(await r.info('replication'))
+    } catch {
+      return false
+    } finally {
+      r.disconnect()
+    }
+  }
   const deadline = Date.now() + 20_000
-  while ((await roles()).replicas.length < 3) {
+  for (;;) {
+    const { replicas } = await roles()
+    if (replicas.length === 3 && (await Promise.all(replicas.map(synced))).every(Boolean)) break
     if (Date.now() > deadline) {
       await stop()
-      throw new Error('the replicas did not join')
+      throw new Error('the replicas did not join and sync')
     }
     await sleep(100)
   }

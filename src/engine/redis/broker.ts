@@ -26,6 +26,8 @@ const EVICT_ROUNDS = 100
 const EVICT_WIDTH = 64
 // cluster: how often a node adds up its publishes' history bytes into the indexes
 const ACCOUNT_MS = 250
+// cluster: channels whose highest sequence a node remembers (acknowledged or delivered)
+const SEEN_CHANNELS = 10_000
 
 /**
  * The level to cut the largest channels down to (sizes largest first) so that
@@ -56,6 +58,9 @@ export class RedisBroker implements Broker {
   // cluster: history bytes per channel not yet in the indexes, and the timer that adds them
   readonly #deltas = new Map<string, number>()
   #accounting: NodeJS.Timeout | null = null
+  // cluster: per channel the highest sequence this node saw acknowledged or delivered; a
+  // stream found below it lost entries in a failover (see the publish and recover scripts)
+  readonly #seen = new Map<string, number>()
 
   constructor (c: RedisConnection, maxBytes = Infinity) {
     this.#c = c
@@ -99,7 +104,17 @@ export class RedisBroker implements Broker {
     // "<seq> <ts> <frame>"
     const a = payload.indexOf(' ')
     const b = payload.indexOf(' ', a + 1)
-    listener.deliver(channel, Number(payload.slice(0, a)), payload.slice(b + 1), Number(payload.slice(a + 1, b)))
+    const seq = Number(payload.slice(0, a))
+    if (this.#c.cluster && seq > 0) this.#saw(channel, seq)
+    listener.deliver(channel, seq, payload.slice(b + 1), Number(payload.slice(a + 1, b)))
+  }
+
+  #saw (channel: string, seq: number): void {
+    const seen = this.#seen
+    if ((seen.get(channel) ?? 0) >= seq) return
+    // bounded: the oldest remembered channel goes first (it only weakens the check for it)
+    if (!seen.has(channel) && seen.size >= SEEN_CHANNELS) seen.delete(seen.keys().next().value as string)
+    seen.set(channel, seq)
   }
 
   async subscribe (channel: string): Promise<void> {
@@ -121,8 +136,10 @@ export class RedisBroker implements Broker {
       opts.historySize, newEpoch(), opts.historyTtl * 1000, k.topic(channel)
     ]
     if (this.#c.cluster) {
-      const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args) as [string, number]
+      const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args, this.#seen.get(channel) ?? 0) as [string, number]
       if (delta !== 0) this.#account(channel, delta)
+      const pos = parseId(id)
+      if (pos !== null) this.#saw(channel, pos.seq)
       return id
     }
     const [id, total] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), ...args) as [string, number]
@@ -259,7 +276,7 @@ export class RedisBroker implements Broker {
     const pos = parseId(since)
     if (pos === null) return { recovered: false, top: 0, frames: [] }
     const k = this.#c.keys
-    const out = await this.#c.scripts.recover(k.meta(channel), k.hist(channel), pos.epoch, pos.seq, Date.now()) as Array<number | string>
+    const out = await this.#c.scripts.recover(k.meta(channel), k.hist(channel), pos.epoch, pos.seq, Date.now(), this.#seen.get(channel) ?? 0) as Array<number | string>
     return { recovered: out[0] === 1, top: Number(out[1]), frames: out.slice(2) as string[] }
   }
 

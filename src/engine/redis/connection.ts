@@ -57,6 +57,9 @@ export class RedisConnection {
   #lastError = 0
   #errors = 0
   #rttMs: number | null = null
+  // cluster: what CLUSTER INFO said last (a shard without a master, mid-failover, is `fail`)
+  #clusterOk = true
+  #probe: NodeJS.Timeout | null = null
 
   constructor (o: RedisEngineOptions) {
     this.keys = redisKeys(o.prefix)
@@ -139,7 +142,25 @@ export class RedisConnection {
   }
 
   isReady (): boolean {
-    return this.client.status === 'ready' && this.sub.status === 'ready'
+    return this.client.status === 'ready' && this.sub.status === 'ready' && this.#clusterOk
+  }
+
+  /**
+   * Cluster: asks a node every `everyMs` whether every slot is served. While a
+   * shard has no master (a failover under way) the engine is not ready: new
+   * upgrades get 503 and /ready says so, open sockets go on.
+   */
+  startProbe (everyMs = 500): void {
+    if (!this.cluster || this.#probe !== null) return
+    const probe = (): void => {
+      if (this.client.status !== 'ready') return
+      this.client.cluster('INFO').then((info) => {
+        const ok = /cluster_state:ok/.test(String(info))
+        if (ok !== this.#clusterOk) this.log.warn({ clusterState: ok ? 'ok' : 'fail' }, ok ? 'redis cluster serves every slot again' : 'redis cluster has slots without a master')
+        this.#clusterOk = ok
+      }, this.onError)
+    }
+    this.#probe = setInterval(probe, everyMs).unref()
   }
 
   recordRtt (ms: number): void {
@@ -151,6 +172,8 @@ export class RedisConnection {
   }
 
   disconnect (): void {
+    if (this.#probe !== null) clearInterval(this.#probe)
+    this.#probe = null
     this.sub.disconnect()
     this.client.disconnect()
   }

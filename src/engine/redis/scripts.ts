@@ -36,12 +36,13 @@ const FRAME_LUA = `${BEFORE_CHANNEL} .. ARGV[1] .. ${BEFORE_ID} .. id .. ${BEFOR
 // On a cluster a sequence is at least the shard's clock (in 10 µs): a failover
 // to a replica that missed the last publishes cannot hand their sequences out
 // again, and each entry names the one before it, so a `since` from the lost
-// stretch is answered `recovered: false` instead of a wrong replay.
+// stretch is answered `recovered: false` instead of a wrong replay. A node
+// that saw a sequence above the stream's top (acknowledged, then lost) starts
+// a new epoch: every `since` from before the loss is then unrecoverable.
 function publishLua (cluster: boolean): string {
   const seq = cluster
-    ? `local prev = tonumber(redis.call('HGET', KEYS[1], 'top') or '0')
-local now = redis.call('TIME')
-local seq = math.max(prev + 1, tonumber(now[1]) * 100000 + math.floor(tonumber(now[2]) / 10))
+    ? `local now = redis.call('TIME')
+local seq = math.max(prev + 1, floor + 1, tonumber(now[1]) * 100000 + math.floor(tonumber(now[2]) / 10))
 local seqText = string.format('%.0f', seq)
 redis.call('HSET', KEYS[1], 'top', seqText)`
     : `local seq = redis.call('HINCRBY', KEYS[1], 'top', 1)
@@ -62,9 +63,17 @@ local seqText = string.format('%.0f', seq)`
   total = delta - gone`
     : `redis.call('ZINCRBY', KEYS[3], delta, ARGV[1])
   total = redis.call('INCRBY', KEYS[4], delta)`
-  return `
+  // cluster: ARGV[9] is the highest sequence the node has seen on the channel; a
+  // stream below it lost acknowledged entries in a failover, and starts a new epoch
+  const head = cluster
+    ? `local prev = tonumber(redis.call('HGET', KEYS[1], 'top') or '0')
+local floor = tonumber(ARGV[9])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
+if not epoch or prev < floor then`
+    : `local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then`
+  return `
+${head}
   epoch = ARGV[6]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
   redis.call('DEL', KEYS[2])
@@ -141,7 +150,9 @@ return dropped
 `
 }
 
-// returns {recovered(0|1), top, frame...}; never a partial replay. The first
+// returns {recovered(0|1), top, frame...}; never a partial replay. ARGV[4]
+// (cluster): the highest sequence the asking node saw; a stream below it lost
+// entries in a failover, so nothing of it is a complete answer. The first
 // entry after `since` must follow it: the next number, or (cluster entries,
 // whose numbers are clock-based) an entry that names it as the one before.
 const RECOVER_LUA = `
@@ -149,7 +160,7 @@ local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local top = tonumber(redis.call('HGET', KEYS[1], 'top') or '0')
 if not epoch or epoch ~= ARGV[1] then return {0, top} end
 local since = tonumber(ARGV[2])
-if since > top then return {0, top} end
+if since > top or top < tonumber(ARGV[4] or '0') then return {0, top} end
 if since == top then return {1, top} end
 local entries = redis.call('XRANGE', KEYS[2], string.format('%.0f', since + 1) .. '-0', '+')
 if #entries == 0 then return {0, top} end
