@@ -27,6 +27,7 @@ export function createRedisEngine (o: RedisEngineOptions): Engine {
       broker.attach(listener)
       presence.attach(listener)
       if (!await c.waitReady(5000)) c.log.warn('redis is not reachable yet; the node answers 503 until it is')
+      c.startProbe()
       broker.listenControl()
       await nodes.start()
       sweeper = setInterval(() => {
@@ -38,6 +39,7 @@ export function createRedisEngine (o: RedisEngineOptions): Engine {
       sweeper = null
       broker.attach(null)
       presence.attach(null)
+      await broker.close()
       // leaving cleanly: this node's connections leave presence now, not at the node timeout
       await nodes.leave()
       c.disconnect()
