@@ -39,9 +39,9 @@ t.test('a master dies in the middle of traffic: the replica takes over and nothi
   const failed: number[] = []
   const ready: number[] = []
   let n = 0
-  let running = true
+  const state = { running: true }
   const traffic = (async () => {
-    while (running) {
+    while (state.running) {
       const i = n++
       const r = await api(a.base, 'POST', '/api/channels/room/messages', { body: { data: i }, headers: auth }).catch(() => ({ status: 0, body: null }))
       if (r.status === 201) acked.push({ n: i, id: r.body.id }); else failed.push(i)
@@ -49,7 +49,7 @@ t.test('a master dies in the middle of traffic: the replica takes over and nothi
     }
   })()
   const probe = (async () => {
-    while (running) {
+    while (state.running) {
       ready.push((await api(b.base, 'GET', '/ready').catch(() => ({ status: 0 }))).status)
       await sleep(100)
     }
@@ -74,7 +74,7 @@ t.test('a master dies in the middle of traffic: the replica takes over and nothi
   await waitFor(() => acked.length >= ackedAtHeal + 25, { ms: 20_000, what: 'publishes acknowledged again' })
   const lastAcked = acked.at(-1)?.id as string
   await waitFor(() => messages(onA).some(f => f.id === lastAcked) && messages(onB).some(f => f.id === lastAcked), { ms: 10_000, what: 'the last publish reached both nodes' })
-  running = false
+  state.running = false
   await traffic
   await probe
 

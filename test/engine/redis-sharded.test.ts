@@ -1,0 +1,96 @@
+// What only a Redis Cluster engine does (the suites of test/engine run on it
+// too): topics on their slot's shard, channels found by a scan of the masters,
+// a dead node's socket slots kept in each user's slot, the history byte
+// indexes kept up in batches.
+import { Cluster } from 'ioredis'
+import t, { type Test } from 'tap'
+import { messageFrameText } from '../../src/protocol/frames.ts'
+import { openEngine, until } from '../helpers/engine.ts'
+import { clusterUrl, seedsOf } from '../helpers/redis-cluster.ts'
+
+const KEEP = { historySize: 100, historyTtl: 60 }
+
+async function raw (t: Test): Promise<Cluster> {
+  const c = new Cluster(seedsOf(await clusterUrl(t)))
+  t.teardown(() => c.disconnect())
+  return c
+}
+
+t.test('two nodes on a cluster are one gateway: channels on every shard, control and presence', async t => {
+  const a = await openEngine(t, 'cluster')
+  const b = await openEngine(t, 'cluster', { prefix: a.prefix })
+  const r = await raw(t)
+  // enough channels to land on all three shards
+  const channels = Array.from({ length: 12 }, (_v, i) => `room:${i}`)
+  const slots = new Set(await Promise.all(channels.map(async c => {
+    const shards = await r.cluster('SLOTS') as Array<[number, number]>
+    const slot = await r.cluster('KEYSLOT', `${a.prefix}:{ch:${c}}:pub`) as number
+    return shards.findIndex(([from, to]) => slot >= from && slot <= to)
+  })))
+  t.equal(slots.size, 3, 'the channels live on three shards')
+  for (const c of channels) await b.engine.broker.subscribe(c)
+  const ts = Date.now()
+  const ids: string[] = []
+  for (const c of channels) ids.push(await a.engine.broker.publish(c, { from: 'alice', dataJson: JSON.stringify(c), ts }, KEEP))
+  await until(() => b.rec.deliveries.length === channels.length, 'every channel heard on the other node')
+  t.strictSame(b.rec.deliveries.map(d => d.frame).sort(), channels.map((c, i) => messageFrameText(c, ids[i], 'alice', JSON.stringify(c), ts)).sort())
+  t.strictSame(a.rec.deliveries, [], 'a node not subscribed hears nothing')
+
+  await a.engine.broker.control({ kind: 'all', frame: '{}' })
+  await until(() => a.rec.controls.length === 1 && b.rec.controls.length === 1, 'control on both nodes')
+
+  for (const [i, c] of channels.entries()) {
+    await (i % 2 === 0 ? a : b).engine.presence.addConnection({ connectionId: `c${i}`, userId: `u${i % 3}`, channel: c })
+  }
+  const listed = await a.engine.presence.channels()
+  t.strictSame(listed.map(c => c.name), [...channels].sort(), 'every channel, from every master')
+  t.ok(listed.every(c => c.users === 1 && c.connections === 1))
+  t.strictSame(await b.engine.presence.userStatus('u0'), { connections: 0, channels: ['room:0', 'room:3', 'room:6', 'room:9'] })
+})
+
+t.test('a dead node\'s socket slots are given back from each user\'s slot, and its presence with them', async t => {
+  const { engine, rec, prefix: p } = await openEngine(t, 'cluster', { nodeTimeoutMs: 300 })
+  const r = await raw(t)
+  t.equal(await engine.presence.reserveSocket('alice', 10), true)
+  await engine.presence.addConnection({ connectionId: 'c1', userId: 'alice', channel: 'room:1' })
+  // what a node that crashed would have left on a cluster: two sockets of zed, one of alice
+  await Promise.all([
+    r.hincrby(`${p}:{ch:room:1}:users`, 'zed', 2), r.hincrby(`${p}:{u:zed}:chans`, 'room:1', 2),
+    r.hincrby(`${p}:{ch:room:1}:users`, 'alice', 1), r.hincrby(`${p}:{u:alice}:chans`, 'room:1', 1),
+    r.set(`${p}:{u:zed}:socks`, 2), r.incrby(`${p}:{u:alice}:socks`, 1),
+    r.hset(`${p}:{u:zed}:nodes`, 'dead-1', 2), r.hset(`${p}:{u:alice}:nodes`, 'dead-1', 1),
+    // a user listed who has no slot there any more costs nothing
+    r.sadd(`${p}:node:dead-1:users`, 'zed', 'alice', 'gone'),
+    r.hset(`${p}:node:dead-1:conns`, 'room:1\nzed', 2, 'room:1\nalice', 1)
+  ])
+  await r.hset(`${p}:nodes`, 'dead-1', Date.now() - 10_000)
+  t.strictSame((await engine.presence.userStatus('alice')).connections, 2)
+  await until(async () => (await r.hexists(`${p}:nodes`, 'dead-1')) === 0, 'the dead node reaped')
+  t.strictSame(await engine.presence.presence('room:1'), [{ userId: 'alice', connections: 1 }])
+  t.strictSame(await engine.presence.userStatus('zed'), { connections: 0, channels: [] })
+  t.strictSame(await engine.presence.userStatus('alice'), { connections: 1, channels: ['room:1'] }, 'the dead node\'s slot of alice is back, this node\'s stays')
+  t.strictSame(await r.hgetall(`${p}:{u:alice}:nodes`), { [await nodeIdOf(r, p)]: '1' })
+  t.equal(await r.exists(`${p}:{u:zed}:socks`), 0)
+  t.equal(await r.exists(`${p}:node:dead-1:users`), 0)
+  t.strictSame(rec.lost, [{ channel: 'room:1', userId: 'zed' }])
+  // this node's own slot comes back on release
+  await engine.presence.releaseSocket('alice')
+  t.strictSame((await engine.presence.userStatus('alice')).connections, 0)
+})
+
+/** the id of the live node of prefix `p` (the one beating) */
+async function nodeIdOf (r: Cluster, p: string): Promise<string> {
+  const beats = await r.hgetall(`${p}:nodes`)
+  return Object.keys(beats)[0]
+}
+
+t.test('history bytes reach the indexes in batches, and a trim takes them out', async t => {
+  const { engine, prefix: p } = await openEngine(t, 'cluster')
+  const r = await raw(t)
+  for (let i = 0; i < 5; i++) await engine.broker.publish('h1', { from: null, dataJson: '"x"', ts: Date.now() }, { historySize: 3, historyTtl: 60 })
+  const bytes = Number(await r.hget(`${p}:{ch:h1}:meta`, 'bytes'))
+  t.ok(bytes > 0, `the channel counts its own bytes (${bytes})`)
+  await until(async () => Number(await r.get(`${p}:histtotal`)) === bytes, 'the total follows within a batch')
+  t.equal(Number(await r.zscore(`${p}:histsizes`, 'h1')), bytes)
+  t.equal(await r.xlen(`${p}:{ch:h1}:hist`), 3, 'trimmed to the history size')
+})
