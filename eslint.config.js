@@ -24,7 +24,7 @@ const noFramework = [...FASTIFY, 'ws', 'prom-client']
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'data/**']
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'data/**', 'tmp/**']
   }),
   // protocol imports nothing else of Gatecast
   restrict({ files: ['src/protocol/**/*.ts'], packages: [...noFramework, 'ioredis'], regex: [{ regex: '^\\.\\./', message: 'protocol imports nothing else of Gatecast' }] }),
