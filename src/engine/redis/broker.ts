@@ -75,10 +75,15 @@ export class RedisBroker implements Broker {
     this.#listener = listener
   }
 
-  /** control messages reach this node from now on (queued until the subscriber is ready) */
-  listenControl (): void {
-    this.#c.subscribe(this.#controlTopic).catch(this.#c.onError)
-    this.#c.subscribe(this.#nodeTopic).catch(this.#c.onError)
+  /**
+   * Control messages reach this node once this resolves (the subscriber queues
+   * the subscriptions until Redis is there; a failure is counted, never thrown).
+   */
+  async listenControl (): Promise<void> {
+    await Promise.all([
+      this.#c.subscribe(this.#controlTopic).catch(this.#c.onError),
+      this.#c.subscribe(this.#nodeTopic).catch(this.#c.onError)
+    ])
   }
 
   #onMessage (topic: string, payload: string): void {

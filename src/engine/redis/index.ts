@@ -28,7 +28,10 @@ export function createRedisEngine (o: RedisEngineOptions): Engine {
       presence.attach(listener)
       if (!await c.waitReady(5000)) c.log.warn('redis is not reachable yet; the node answers 503 until it is')
       c.startProbe()
-      broker.listenControl()
+      // a node that starts with Redis there hears control messages before it says it is up;
+      // one that starts without it subscribes when Redis comes
+      const listening = broker.listenControl()
+      if (c.isReady()) await listening
       await nodes.start()
       sweeper = setInterval(() => {
         if (c.isReady()) broker.sweepHistory(HISTORY_SWEEP_MS).catch(c.onError)
