@@ -76,6 +76,35 @@ export class Hub implements EngineListener {
     return out
   }
 
+  /** channels with a subscription of this node's sockets */
+  get channelCount (): number {
+    return this.#byChannel.size
+  }
+
+  /** users with a socket on this node */
+  get userCount (): number {
+    return this.#byUser.size
+  }
+
+  /** up to `max` users of this node's sockets, with their socket counts here (the console's sample) */
+  userSample (max: number): Array<[userId: string, sockets: number]> {
+    const out: Array<[string, number]> = []
+    for (const [userId, sessions] of this.#byUser) {
+      if (out.length >= max) break
+      out.push([userId, sessions.size])
+    }
+    return out
+  }
+
+  /** the user's open sockets on this node */
+  userConnections (userId: string): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const session of this.#byUser.get(userId) ?? []) {
+      if (!session.closing) out.push({ connectionId: session.id, userId, channels: session.channels, openedAt: session.openedAt })
+    }
+    return out
+  }
+
   // --- registry ---------------------------------------------------------------
 
   /**
@@ -149,6 +178,8 @@ export class Hub implements EngineListener {
     const set = this.#byChannel.get(channel)
     if (set === undefined) return
     if (ts > 0) this.#o.stats.delivery.observe((Date.now() - ts) / 1000)
+    // messages only (presence frames have no sequence): once per message, not per socket
+    if (seq > 0) this.#o.stats.channelMessages?.bump(channel)
     this.#o.stats.fanout.observe(set.size)
     const framed = frameText(frame)
     for (const sub of set) sub.offer(seq, framed)

@@ -2,6 +2,7 @@
 // and per-connection paths and read at scrape time by the metrics plugin
 // (plugins/metrics.ts, the only place that knows Prometheus): prom-client's
 // inc() and observe() hash labels and allocate on every call.
+import type { ChannelCounter } from './channel-counter.ts'
 
 /** What a histogram holds: per-bucket counts (not cumulative; the last bucket is +Inf), sum and count. */
 export interface HistogramSnapshot {
@@ -72,6 +73,8 @@ export class Stats {
   readonly handshake = new HotHistogram({ name: 'gatecast_handshake_seconds', help: 'From upgrade request to `ready` sent', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] })
   readonly delivery = new HotHistogram({ name: 'gatecast_publish_delivery_seconds', help: 'From publish to fan-out on this node (includes the engine round trip)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] })
   sources: StatsSources | null = null
+  /** messages per channel received for local subscribers; null (nothing counted) unless the admin console is on */
+  channelMessages: ChannelCounter | null = null
 
   refused (status: number, code: string): void {
     const key = `${status} ${code}`

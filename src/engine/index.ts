@@ -9,3 +9,4 @@ export type {
 export type { Broker, BrokerListener } from './broker.ts'
 export type { PresenceManager, PresenceListener } from './presence.ts'
 export type { AuthStore } from './auth-store.ts'
+export type { NodeAnswer, NodeQuestionHandler, NodeRegistry, NodeReport } from './nodes.ts'

@@ -4,6 +4,7 @@
 // process, redis/ a cluster. These are the data types they share.
 import type { AuthStore } from './auth-store.ts'
 import type { Broker, BrokerListener } from './broker.ts'
+import type { NodeRegistry } from './nodes.ts'
 import type { PresenceListener, PresenceManager } from './presence.ts'
 
 export interface HistoryOptions {
@@ -93,13 +94,15 @@ export interface RefreshRecord {
 export interface EngineListener extends BrokerListener, PresenceListener {}
 
 /**
- * The engine of one node: a broker, a presence manager and an auth store, each
- * an interface of its own, with the connection they share.
+ * The engine of one node: a broker, a presence manager, an auth store and a
+ * node registry, each an interface of its own, with the connection they share.
  */
 export interface Engine {
   readonly broker: Broker
   readonly presence: PresenceManager
   readonly store: AuthStore
+  /** the live nodes, their reports and questions to all of them (for operators) */
+  readonly nodes: NodeRegistry
   start (listener: EngineListener): Promise<void>
   close (): Promise<void>
   /** false while the backing store is unreachable */

@@ -2,6 +2,7 @@
 import type { Engine, EngineListener } from '../types.ts'
 import { MemoryAuthStore } from './auth-store.ts'
 import { MemoryBroker } from './broker.ts'
+import { MemoryNodeRegistry } from './node-registry.ts'
 import { MemoryPresence } from './presence.ts'
 
 const SWEEP_MS = 10_000
@@ -15,6 +16,7 @@ export function createMemoryEngine (o: MemoryEngineOptions = {}): Engine {
   const broker = new MemoryBroker(o.historyMaxBytes)
   const presence = new MemoryPresence()
   const store = new MemoryAuthStore()
+  const nodes = new MemoryNodeRegistry()
   let sweeper: NodeJS.Timeout | null = null
   let started = false
   const occupied = (channel: string): boolean => presence.occupied(channel)
@@ -22,6 +24,7 @@ export function createMemoryEngine (o: MemoryEngineOptions = {}): Engine {
     broker,
     presence,
     store,
+    nodes,
     async start (listener: EngineListener) {
       broker.attach(listener)
       started = true

@@ -4,6 +4,7 @@ import type { Engine, EngineListener } from '../types.ts'
 import { RedisAuthStore } from './auth-store.ts'
 import { RedisBroker } from './broker.ts'
 import { RedisConnection, type RedisEngineOptions } from './connection.ts'
+import { RedisNodeRegistry } from './node-registry.ts'
 import { NodeHeartbeat } from './nodes.ts'
 import { RedisPresence } from './presence.ts'
 
@@ -18,11 +19,13 @@ export function createRedisEngine (o: RedisEngineOptions): Engine {
   const presence = new RedisPresence(c)
   const store = new RedisAuthStore(c)
   const nodes = new NodeHeartbeat(c, presence, o.nodeTimeoutMs)
+  const registry = new RedisNodeRegistry(c, o.nodeTimeoutMs)
   let sweeper: NodeJS.Timeout | null = null
   return {
     broker,
     presence,
     store,
+    nodes: registry,
     async start (listener: EngineListener) {
       broker.attach(listener)
       presence.attach(listener)

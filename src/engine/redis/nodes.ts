@@ -47,6 +47,8 @@ export class NodeHeartbeat {
   async #reap (node: string): Promise<void> {
     const connections = await this.#presence.reap(node)
     await this.#c.client.hdel(this.#c.keys.nodes(), node)
+    // its last report for the console goes with it
+    await this.#c.client.hdel(this.#c.keys.nodeReports(), node)
     if (connections > 0) this.#c.log.info({ node, connections }, 'removed a dead node from presence')
   }
 }
