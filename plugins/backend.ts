@@ -14,10 +14,12 @@ export default fp(async (app) => {
     secret: backendSecret,
     timeoutMs: backendTimeout,
     maxInFlight: backendMaxInFlight,
-    log: app.log.child({ component: 'backend' })
+    log: app.log.child({ component: 'backend' }),
+    observe: (event, result, seconds) => { app.metrics.stats.backendCalled(event, result, seconds) }
   })
+  app.metrics.stats.backendInFlight = () => backend.inFlight
   app.gatecast.useBackend(backend)
   app.log.info({ backend: new URL(backendUrl).origin, events: backendEvents }, 'application backend on')
   // onClose comes after the core's preClose: the close events of the sockets it closed are in flight
   app.addHook('onClose', async () => { await backend.stop() })
-}, { name: 'gatecast-backend', dependencies: ['gatecast-config', 'gatecast-core'], fastify: '5.x' })
+}, { name: 'gatecast-backend', dependencies: ['gatecast-config', 'gatecast-core', 'gatecast-metrics'], fastify: '5.x' })

@@ -94,7 +94,23 @@ export class GatecastMetrics {
       }
     })
     // the registry needs only name, type, get() and reset(): duck-typed, as prom-client reads it
-    for (const h of [stats.fanout, stats.handshake, stats.delivery]) this.registry.registerMetric(new PromHistogram(h) as unknown as Metric)
+    for (const h of [stats.fanout, stats.handshake, stats.delivery, stats.backendCall]) this.registry.registerMetric(new PromHistogram(h) as unknown as Metric)
+    // eslint-disable-next-line no-new
+    new Counter({
+      name: 'gatecast_backend_calls_total',
+      help: 'Calls to the application backend by event and result: the status class, timeout, error (no answer) or busy (not sent)',
+      labelNames: ['event', 'result'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [key, n] of stats.backendCalls) {
+          const sp = key.indexOf(' ')
+          this.inc({ event: key.slice(0, sp), result: key.slice(sp + 1) }, n)
+        }
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'gatecast_backend_calls_in_flight', help: 'Calls to the application backend open now', registers, collect () { this.set(stats.backendInFlight?.() ?? 0) } })
     // eslint-disable-next-line no-new
     new Counter({ name: 'gatecast_frames_in_total', help: 'Frames received from clients', registers, collect () { this.reset(); this.inc(stats.framesIn) } })
     // eslint-disable-next-line no-new

@@ -23,6 +23,12 @@ export interface HttpBackendOptions {
   /** calls open at once; past it a call fails at once (a slow backend must not grow a queue) */
   maxInFlight: number
   log: Logger
+  /**
+   * Each call's outcome: the status class (`2xx`…`5xx`), or `timeout`, `error`
+   * (no answer), `busy` (not sent: too many in flight); and how long it took
+   * (null when it was not sent).
+   */
+  observe?: (event: BackendEvent, result: string, seconds: number | null) => void
 }
 
 // an answer is a verdict and maybe some channels and data, never a download
@@ -158,9 +164,20 @@ export class HttpBackend implements BackendHooks {
 
   #call (event: BackendEvent, body: Record<string, unknown>): Promise<Answer> {
     if (this.#stopped) return Promise.reject(new Error('backend client stopped'))
-    if (this.#inFlight >= this.#o.maxInFlight) return Promise.reject(new Error(`${this.#o.maxInFlight} calls already in flight`))
+    if (this.#inFlight >= this.#o.maxInFlight) {
+      this.#o.observe?.(event, 'busy', null)
+      return Promise.reject(new Error(`${this.#o.maxInFlight} calls already in flight`))
+    }
     this.#inFlight++
-    const call = this.#send(event, JSON.stringify(body)).finally(() => { this.#inFlight-- })
+    const started = performance.now()
+    const observe = this.#o.observe
+    const call = this.#send(event, JSON.stringify(body)).then((a) => {
+      observe?.(event, `${Math.floor(a.status / 100)}xx`, (performance.now() - started) / 1000)
+      return a
+    }, (err: unknown) => {
+      observe?.(event, isTimeout(err) ? 'timeout' : 'error', (performance.now() - started) / 1000)
+      throw err
+    }).finally(() => { this.#inFlight-- })
     return this.#track(call)
   }
 
@@ -238,6 +255,14 @@ function reasonOf (body: unknown): string | undefined {
   if (body === null || typeof body !== 'object' || !('message' in body)) return undefined
   const m = body.message
   return typeof m === 'string' && m !== '' ? m.slice(0, 200) : undefined
+}
+
+// AbortSignal.timeout() aborts with a TimeoutError; undici may wrap it
+function isTimeout (err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (e.name === 'TimeoutError') return true
+  }
+  return false
 }
 
 // the error's kind and message only: never the request (its body holds claims, its headers the signature)

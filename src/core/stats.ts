@@ -75,6 +75,18 @@ export class Stats {
   sources: StatsSources | null = null
   /** messages per channel received for local subscribers; null (nothing counted) unless the admin console is on */
   channelMessages: ChannelCounter | null = null
+  /** calls to the application backend by "event result", e.g. "publish 2xx", "connect timeout" */
+  readonly backendCalls = new Map<string, number>()
+  readonly backendCall = new HotHistogram({ name: 'gatecast_backend_call_seconds', help: 'One call to the application backend (BACKEND_URL), answered or not', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] })
+  /** calls to the backend open right now; null without a backend */
+  backendInFlight: (() => number) | null = null
+
+  /** `seconds` null: the call was not sent */
+  backendCalled (event: string, result: string, seconds: number | null): void {
+    const key = `${event} ${result}`
+    this.backendCalls.set(key, (this.backendCalls.get(key) ?? 0) + 1)
+    if (seconds !== null) this.backendCall.observe(seconds)
+  }
 
   refused (status: number, code: string): void {
     const key = `${status} ${code}`

@@ -125,6 +125,14 @@ t.test('connect: a slow backend times out (503) within BACKEND_TIMEOUT, and call
   b.on.connect = () => ({})
   const c = await open(t, a, '/ws', 'later')
   t.equal((await c.nextOfType('ready')).userId, 'later')
+
+  // each outcome is counted for Prometheus
+  const metrics = await (await fetch(`${a.base}/metrics`)).text()
+  t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="timeout"\} 2/, 'two timeouts')
+  t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="busy"\} 1/, 'one not sent')
+  t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="2xx"\} 1/, 'one answered')
+  t.match(metrics, /gatecast_backend_call_seconds_count 3/, 'three calls timed (the one not sent is not)')
+  t.match(metrics, /gatecast_backend_calls_in_flight 0/)
 })
 
 t.test('subscribe: allowed, denied (forbidden) or unavailable; the path channel of an upgrade asks too', async t => {
