@@ -6,6 +6,7 @@ import { Cluster } from 'ioredis'
 import t, { type Test } from 'tap'
 import { messageFrameText } from '../../src/protocol/frames.ts'
 import { openEngine, until } from '../helpers/engine.ts'
+import { mastersServe } from '../../src/engine/redis/connection.ts'
 import { clusterUrl, seedsOf } from '../helpers/redis-cluster.ts'
 
 const KEEP = { historySize: 100, historyTtl: 60 }
@@ -93,4 +94,13 @@ t.test('history bytes reach the indexes in batches, and a trim takes them out', 
   await until(async () => Number(await r.get(`${p}:histtotal`)) === bytes, 'the total follows within a batch')
   t.equal(Number(await r.zscore(`${p}:histsizes`, 'h1')), bytes)
   t.equal(await r.xlen(`${p}:{ch:h1}:hist`), 3, 'trimmed to the history size')
+})
+
+t.test('mastersServe: ready unless a master that serves slots is failing', async t => {
+  const line = (flags: string, slots = '0-5460') => `id1 127.0.0.1:7000@17000 ${flags} - 0 0 1 connected${slots === '' ? '' : ' ' + slots}`
+  t.equal(mastersServe([line('myself,master'), line('slave', ''), ''].join('\n')), true)
+  t.equal(mastersServe(line('master,fail?')), false, 'suspected (fail?) from the moment it stops answering')
+  t.equal(mastersServe(line('master,fail')), false, 'failed, its replica not promoted yet')
+  t.equal(mastersServe(line('master,fail', '')), true, 'a dead master whose slots moved to its replica')
+  t.equal(mastersServe(line('slave,fail', '')), true, 'a dead replica')
 })

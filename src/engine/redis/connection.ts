@@ -42,6 +42,18 @@ export function clusterSeeds (url: string): { seeds: ClusterNode[], username?: s
 
 type Client = Redis | Cluster
 
+/** CLUSTER NODES: whether no master that serves slots is flagged failing (`fail` or `fail?`). */
+export function mastersServe (nodes: string): boolean {
+  for (const line of nodes.split('\n')) {
+    const parts = line.split(' ')
+    // id addr flags master ping pong epoch link slot…: a master with slots
+    if (parts.length < 9) continue
+    const flags = parts[2].split(',')
+    if (flags.includes('master') && (flags.includes('fail') || flags.includes('fail?'))) return false
+  }
+  return true
+}
+
 export class RedisConnection {
   // short: it prefixes every connection id of this node
   readonly nodeId = randomBytes(9).toString('base64url')
@@ -146,17 +158,18 @@ export class RedisConnection {
   }
 
   /**
-   * Cluster: asks a node every `everyMs` whether every slot is served. While a
-   * shard has no master (a failover under way) the engine is not ready: new
+   * Cluster: asks a node every `everyMs` whether every slot has a working
+   * master. From the moment a master stops answering (flagged `fail?`, then
+   * `fail`) until its replica has taken over, the engine is not ready: new
    * upgrades get 503 and /ready says so, open sockets go on.
    */
   startProbe (everyMs = 500): void {
     if (!this.cluster || this.#probe !== null) return
     const probe = (): void => {
       if (this.client.status !== 'ready') return
-      this.client.cluster('INFO').then((info) => {
-        const ok = /cluster_state:ok/.test(String(info))
-        if (ok !== this.#clusterOk) this.log.warn({ clusterState: ok ? 'ok' : 'fail' }, ok ? 'redis cluster serves every slot again' : 'redis cluster has slots without a master')
+      this.client.cluster('NODES').then((nodes) => {
+        const ok = mastersServe(String(nodes))
+        if (ok !== this.#clusterOk) this.log.warn({ clusterState: ok ? 'ok' : 'fail' }, ok ? 'redis cluster serves every slot again' : 'redis cluster has a master down')
         this.#clusterOk = ok
       }, this.onError)
     }
