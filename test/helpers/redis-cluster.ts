@@ -149,7 +149,11 @@ export async function startCluster (): Promise<LocalCluster> {
       get alive () { return alive }
     }
   })
+  // a test process that is killed (a timeout) must not leave six servers behind
+  const orphans = (): void => { for (const child of children.values()) child.kill('SIGKILL') }
+  process.once('exit', orphans)
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', orphans)
     await Promise.all([...children.values()].map(child => new Promise<void>(resolve => {
       if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
       child.once('exit', () => resolve())
