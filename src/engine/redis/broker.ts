@@ -61,6 +61,9 @@ export class RedisBroker implements Broker {
   // cluster: per channel the highest sequence this node saw acknowledged or delivered; a
   // stream found below it lost entries in a failover (see the publish and recover scripts)
   readonly #seen = new Map<string, number>()
+  // the epoch the next channel that starts a life gets; drawn anew only once one took it
+  // (drawing one per publish, for the rare publish that needs it, cost a few µs each)
+  #epoch = newEpoch()
 
   constructor (c: RedisConnection, maxBytes = Infinity) {
     this.#c = c
@@ -138,18 +141,26 @@ export class RedisBroker implements Broker {
     const k = this.#c.keys
     const args = [
       channel, input.from === null ? 'null' : JSON.stringify(input.from), input.dataJson, input.ts,
-      opts.historySize, newEpoch(), opts.historyTtl * 1000, k.topic(channel)
+      opts.historySize, this.#epoch, opts.historyTtl * 1000, k.topic(channel)
     ]
     if (this.#c.cluster) {
       const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args, this.#seen.get(channel) ?? 0) as [string, number]
+      this.#tookEpoch(id)
       if (delta !== 0) this.#account(channel, delta)
       const pos = parseId(id)
       if (pos !== null) this.#saw(channel, pos.seq)
       return id
     }
     const [id, total] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), ...args) as [string, number]
+    this.#tookEpoch(id)
     if (total > this.#maxBytes) this.#startEviction()
     return id
+  }
+
+  // a channel started a life with the offered epoch: the next one gets another
+  #tookEpoch (id: string): void {
+    const epoch = this.#epoch
+    if (id.length > epoch.length && id.charCodeAt(epoch.length) === 58 && id.startsWith(epoch)) this.#epoch = newEpoch()
   }
 
   #startEviction (): void {
