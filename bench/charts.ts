@@ -50,6 +50,9 @@ export const METRICS: Record<ScenarioName, readonly Metric[]> = {
   bursts: DELIVERY,
   'rooms-spread': DELIVERY,
   cluster: DELIVERY,
+  // in the tables only (not in CHART_SCENARIOS): their floor is ws-redis, not bare ws
+  'cluster-fanout': DELIVERY,
+  'cluster-rooms': DELIVERY,
   idle: [
     { key: 'rssKbPerConn', title: 'RSS per idle socket', unit: 'KB', axis: 'KB of RSS per socket' },
     { key: 'marginalRssKbPerConn', title: 'RSS per socket, 2nd half', unit: 'KB', axis: 'KB of RSS per socket (marginal)' }

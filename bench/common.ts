@@ -4,11 +4,12 @@
 /** HS256 secret every server verifies with (≥ 32 bytes, so Gatecast does not warn). */
 export const SECRET = 'gatecast-bench-secret-0123456789-abcdefghijklmnopqrstuv'
 
-export const SERVER_KINDS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct', 'backend'] as const
+export const SERVER_KINDS = ['gatecast', 'ws', 'socketio', 'fastify', 'wscork', 'direct', 'backend', 'ws-redis'] as const
 /**
  * what runs without --only; opt-in: `fastify` (the Fastify floor), `wscork` (bare ws, framed once and
  * corked), `direct` (Gatecast with its upgrades answered outside Fastify's router) and `backend`
- * (Gatecast asking a no-op application backend on each connect and client publish)
+ * (Gatecast asking a no-op application backend on each connect and client publish). `ws-redis`, the
+ * Node cluster floor (bare ws nodes over Redis pub/sub), runs only in the cluster-* scenarios, always.
  */
 export const DEFAULT_SERVERS: readonly ServerKind[] = ['gatecast', 'ws', 'socketio']
 export type ServerKind = typeof SERVER_KINDS[number]
@@ -19,8 +20,9 @@ export const CHANNEL_RE = /^[A-Za-z0-9_.:@#,-]{1,128}$/
 /** Passed to a server process in the env variable BENCH_SERVER_OPTIONS (JSON). */
 export interface ServerOptions {
   secret: string
-  /** Gatecast only: the Redis engine */
+  /** Gatecast and ws-redis: the Redis engine; with redisCluster a comma list of a Redis Cluster's nodes */
   redisUrl?: string
+  redisCluster?: boolean
   redisPrefix?: string
   /** Gatecast only: pino level (default warn) */
   logLevel?: string

@@ -11,6 +11,7 @@ import WebSocket from 'ws'
 import { io } from 'socket.io-client'
 import { SECRET, type BenchData, type ServerKind } from './common.ts'
 import { cpuDelta, readCpu, readMachineBusyUs, readRssKb, readSoftirqUs, readWriteCalls, type CpuSample } from './proc.ts'
+import { commandStats, statsDelta, type CommandStats, type RedisProcess } from './redis-local.ts'
 import { percentiles, sleep } from './stats.ts'
 
 export interface NodeRef {
@@ -18,11 +19,22 @@ export interface NodeRef {
   port: number
 }
 
+/** The Redis a multi-node target runs on, read around each window. */
+export interface RedisRef {
+  /** `redis` (one Redis) or `cluster` (a Redis Cluster): which floor the target is compared with */
+  setup: string
+  /** every redis-server of it: the CPU of those with a pid counts in the window, INFO commandstats is read from each */
+  processes: RedisProcess[]
+  /** their CPU is part of cpuUsPerOp (the cluster-* scenarios), not only reported beside it */
+  inCpu: boolean
+}
+
 /** One server under test: one node, or several (cluster fan-out). */
 export interface Target {
   kind: ServerKind
   label: string
   nodes: NodeRef[]
+  redis?: RedisRef
   /** full GC in every node */
   gc: () => Promise<void>
   /** heap in use and RSS of the first node after two full GCs, bytes */
@@ -246,10 +258,14 @@ interface WindowStats {
   cpuSource: 'schedstat' | 'stat'
   /** write system calls of every server node together, null where unreadable */
   serverWrites: number | null
+  /** CPU of each redis-server with a pid (the target's RedisRef.processes order; null without a pid), µs */
+  redisUs: Array<number | null>
 }
 
 class Window {
   readonly #nodes: NodeRef[]
+  readonly #redisPids: Array<number | null>
+  readonly #redis: Array<CpuSample | null>
   readonly #t0: number
   readonly #server: CpuSample[]
   readonly #client: CpuSample
@@ -257,8 +273,11 @@ class Window {
   readonly #softirq: number
   readonly #writes: Array<number | null>
 
-  constructor (nodes: NodeRef[]) {
+  constructor (target: Target) {
+    const nodes = target.nodes
     this.#nodes = nodes
+    this.#redisPids = target.redis?.processes.map(p => p.pid) ?? []
+    this.#redis = this.#redisPids.map(pid => pid === null ? null : readCpu(pid))
     this.#machine = readMachineBusyUs()
     this.#softirq = readSoftirqUs()
     this.#server = nodes.map(n => readCpu(n.pid))
@@ -271,6 +290,10 @@ class Window {
     const wallMs = performance.now() - this.#t0
     const server = this.#nodes.map((n, i) => cpuDelta(this.#server[i], readCpu(n.pid)))
     const client = cpuDelta(this.#client, readCpu(process.pid))
+    const redisUs = this.#redisPids.map((pid, i) => {
+      const a = this.#redis[i]
+      return pid === null || a === null ? null : cpuDelta(a, readCpu(pid)).us
+    })
     const machineUs = readMachineBusyUs() - this.#machine
     const wallUs = Math.max(1, wallMs * 1000)
     const serverUs = server.reduce((s, d) => s + d.us, 0)
@@ -288,17 +311,55 @@ class Window {
       clientCores: client.us / wallUs,
       clientMainCores: client.mainUs / wallUs,
       // /proc/stat counts in 10 ms ticks: only a rough figure for short windows
-      otherCores: Math.max(0, (machineUs - serverUs - client.us) / wallUs),
+      otherCores: Math.max(0, (machineUs - serverUs - client.us - redisUs.reduce<number>((sum, us) => sum + (us ?? 0), 0)) / wallUs),
       softirqCores: (readSoftirqUs() - this.#softirq) / wallUs,
       cpuSource: server.every(d => d.source === 'schedstat') ? 'schedstat' : 'stat',
-      serverWrites
+      serverWrites,
+      redisUs
     }
+  }
+}
+
+/** What each redis-server of a target did in one window. */
+export interface RedisNodeWindow {
+  port: number
+  role: 'master' | 'replica'
+  /** the shard's master port */
+  shard: number
+  /** CPU of the process, µs (null: not on this machine) */
+  cpuUs: number | null
+  /** INFO commandstats over the window: calls and µs per command (a script's own commands included) */
+  commands: CommandStats
+}
+
+export interface RedisWindow {
+  setup: string
+  /** messages published in the window */
+  messages: number
+  nodes: RedisNodeWindow[]
+}
+
+/** INFO commandstats of every redis-server of the target, just before a window (nothing else is sent then). */
+async function redisBefore (target: Target): Promise<CommandStats[] | null> {
+  const r = target.redis
+  if (r === undefined) return null
+  return Promise.all(r.processes.map(commandStats))
+}
+
+async function redisAfter (target: Target, before: CommandStats[] | null, w: WindowStats, messages: number): Promise<RedisWindow | null> {
+  const r = target.redis
+  if (r === undefined || before === null) return null
+  const after = await Promise.all(r.processes.map(commandStats))
+  return {
+    setup: r.setup,
+    messages,
+    nodes: r.processes.map((p, i) => ({ port: p.port, role: p.role, shard: p.shard, cpuUs: w.redisUs[i] ?? null, commands: statsDelta(before[i], after[i]) }))
   }
 }
 
 // --- results ----------------------------------------------------------------------
 
-export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'bursts' | 'idle' | 'cluster' | 'multi' | 'rooms-spread'
+export type ScenarioName = 'handshake' | 'fanout' | 'rooms' | 'bursts' | 'idle' | 'cluster' | 'multi' | 'rooms-spread' | 'cluster-fanout' | 'cluster-rooms'
 
 export interface Result {
   scenario: ScenarioName
@@ -309,8 +370,14 @@ export interface Result {
   ops: number
   expectedOps: number
   opUnit: 'connection' | 'delivery' | 'idle socket'
-  /** server CPU (all nodes, all threads) per operation, µs */
+  /** server CPU (all nodes, all threads) per operation, µs; in the cluster-* scenarios Redis's CPU too */
   cpuUsPerOp: number | null
+  /** CPU of the redis-server process(es) per operation, µs (null: no Redis, or not on this machine) */
+  redisCpuUsPerOp: number | null
+  /** `redis` or `cluster`: the Redis the nodes ran on (null: none) */
+  redisSetup: string | null
+  /** per redis-server: its CPU and INFO commandstats over the window */
+  redis: RedisWindow | null
   /** write system calls of the server (all nodes) per operation */
   writesPerOp: number | null
   /** ops per second of wall time in the window */
@@ -355,6 +422,9 @@ function newHealth (): Health {
 }
 
 function windowResult (target: Target, scenario: ScenarioName, w: WindowStats, ops: number, expectedOps: number, opUnit: Result['opUnit'], health: Health, extra: Partial<Result>): Result {
+  const withPid = w.redisUs.filter((us): us is number => us !== null)
+  const redisUs = withPid.length > 0 ? withPid.reduce((a, b) => a + b, 0) : null
+  const serverUs = w.serverUs + (target.redis?.inCpu === true ? redisUs ?? 0 : 0)
   return {
     scenario,
     server: target.label,
@@ -363,7 +433,10 @@ function windowResult (target: Target, scenario: ScenarioName, w: WindowStats, o
     ops,
     expectedOps,
     opUnit,
-    cpuUsPerOp: ops > 0 ? w.serverUs / ops : null,
+    cpuUsPerOp: ops > 0 ? serverUs / ops : null,
+    redisCpuUsPerOp: ops > 0 && redisUs !== null ? redisUs / ops : null,
+    redisSetup: target.redis?.setup ?? null,
+    redis: null,
     writesPerOp: ops > 0 && w.serverWrites !== null ? w.serverWrites / ops : null,
     throughput: ops / (w.wallMs / 1000),
     p50Ms: null,
@@ -423,7 +496,7 @@ export async function handshake (target: Target, p: HandshakeParams): Promise<Re
   let clients: Client[] = []
   try {
     await warmUp(target, Math.min(20, p.n), health)
-    const win = new Window(target.nodes)
+    const win = new Window(target)
     clients = await connectMany(p.n, p.k, i => connect(target.kind, port, 'handshake', tokens[i], noop, health), health, (_i, ms) => { connectMs[nConnect++] = ms })
     const w = win.stop()
     const [p50, p99] = percentiles(connectMs, nConnect, [50, 99])
@@ -494,13 +567,15 @@ export async function fanout (target: Target, p: FanoutParams, scenario: Scenari
     phaseEnd = total
     phase = completion(Math.max(60_000, p.s * p.m / 10))
     await target.profile?.start()
-    const win = new Window(target.nodes)
+    const redisStart = await redisBefore(target)
+    const win = new Window(target)
     pump()
     await phase.promise
     const w = win.stop()
     await target.profile?.stop(scenario)
+    const redis = await redisAfter(target, redisStart, w, p.m)
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
-    const r = windowResult(target, scenario, w, delivered, p.s * p.m, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
+    const r = windowResult(target, scenario, w, delivered, p.s * p.m, 'delivery', health, { p50Ms: p50, p99Ms: p99, redis })
     r.limitedBy = limiter(w, `in-flight window ${p.w} (round trips)`)
     return r
   } finally {
@@ -572,7 +647,7 @@ function pace (total: number, rate: number, together: number, publishOne: (n: nu
  * R channels × P members, every member publishing at `rate`/s for `seconds`; µs per delivery and latency.
  * Reported as `bursts` when run with together = P (each room's members publish back to back).
  */
-export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' | 'bursts' | 'rooms-spread' = 'rooms'): Promise<Result> {
+export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' | 'bursts' | 'rooms-spread' | 'cluster-rooms' = 'rooms'): Promise<Result> {
   const health = newHealth()
   const members = p.r * p.p
   const totalRate = members * p.rate
@@ -605,8 +680,10 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
   let clients: Client[] = []
   let pacer: ReturnType<typeof pace> | undefined
   try {
-    // member j is in room j % R, so consecutive publishes go to different rooms
-    clients = await connectMany(members, 50, i => connect(target.kind, target.nodes[i % target.nodes.length].port, `${prefix}${i % p.r}`, token(i), onData, health), health)
+    // member j is in room j % R, so consecutive publishes go to different rooms; with several
+    // nodes a room's members take the nodes in turn (j % nodes would put a room on one node
+    // whenever the node count divides R), so every room has sockets on every node
+    clients = await connectMany(members, 50, i => connect(target.kind, target.nodes[Math.floor(i / p.r) % target.nodes.length].port, `${prefix}${i % p.r}`, token(i), onData, health), health)
     if (clients.length !== members) throw new Error(`rooms: only ${clients.length} of ${members} members connected (${health.firstError ?? ''})`)
     await sleep(300)
     // warm-up: one message per room
@@ -620,13 +697,15 @@ export async function rooms (target: Target, p: RoomsParams, scenario: 'rooms' |
     phase = completion(p.seconds * 1000 + 30_000)
     const filler = fillerFor(p.bytes)
     await target.profile?.start()
-    const win = new Window(target.nodes)
+    const redisStart = await redisBefore(target)
+    const win = new Window(target)
     pacer = pace(total, totalRate, k, n => clients[publisherOf(n)].publish(filler === undefined ? { t: performance.now() } : { t: performance.now(), s: filler }))
     await phase.promise
     const w = win.stop()
     await target.profile?.stop(scenario)
+    const redis = await redisAfter(target, redisStart, w, total)
     const [p50, p99] = percentiles(lat, nLat, [50, 99])
-    const r = windowResult(target, scenario, w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99 })
+    const r = windowResult(target, scenario, w, delivered, expected, 'delivery', health, { p50Ms: p50, p99Ms: p99, redis })
     if (pacer?.sentAll !== true) r.complete = false
     r.limitedBy = limiter(w, 'latency', { rate: totalRate * p.p, achieved: delivered / (w.wallMs / 1000) })
     return r
@@ -774,7 +853,7 @@ export async function multi (target: Target, p: MultiParams): Promise<Result> {
     measuring = true
     phase = completion(p.seconds * 1000 + 30_000)
     await target.profile?.start()
-    const win = new Window(target.nodes)
+    const win = new Window(target)
     pacer = pace(total, p.rate, 1, n => clients[publisherOf(n)].publish({ t: performance.now() }, `${prefix}${channelOf(n)}`))
     await phase.promise
     const w = win.stop()
@@ -836,6 +915,9 @@ export async function idle (target: Target, p: IdleParams): Promise<Result> {
       expectedOps: p.n,
       opUnit: 'idle socket',
       cpuUsPerOp: null,
+      redisCpuUsPerOp: null,
+      redisSetup: null,
+      redis: null,
       writesPerOp: null,
       throughput: null,
       p50Ms: null,

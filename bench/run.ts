@@ -7,6 +7,8 @@
 //   npm run bench -- --quick            under a minute
 //   npm run bench -- --scenarios multi,rooms-spread   issue 15's two (opt-in)
 //   npm run bench -- --charts-from bench.json         the SVG charts of a --json file, nothing run
+//   npm run bench -- --only gatecast --scenarios cluster-fanout,cluster-rooms --redis-start --redis-cluster
+//                                       issue 18: 2 Gatecast nodes against the Node cluster floor, one Redis and a Redis Cluster
 //   npm run bench -- --help             every flag
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -15,7 +17,7 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { ChartSummary } from './charts.ts'
 import { DEFAULT_SERVERS, SECRET, SERVER_KINDS, type ServerKind, type ServerOptions } from './common.ts'
 import {
@@ -24,8 +26,9 @@ import {
   type SpreadParams, type Target
 } from './load.ts'
 import { profileMarkdown, summarizeProfiles, type CpuProfile } from './profile.ts'
-import { markdown, summarize, type ScenarioTitles, type Summary } from './report.ts'
+import { FLOOR_SCENARIOS, markdown, summarize, type ScenarioTitles, type Summary } from './report.ts'
 import { readMachineBusyUs } from './proc.ts'
+import { redisProcesses, startCluster, startRedis, type LocalRedis, type RedisProcess } from './redis-local.ts'
 import { killAll, spawnServer, type ServerNode } from './spawn.ts'
 import { sleep } from './stats.ts'
 
@@ -70,11 +73,15 @@ export const PRESETS: Record<'full' | 'quick' | 'tiny', Sizes> = {
   }
 }
 
-const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster', 'multi', 'rooms-spread']
+const SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster', 'multi', 'rooms-spread', 'cluster-fanout', 'cluster-rooms']
+/** Gatecast nodes per run in the cluster-* scenarios, and the floor's */
+const FLOOR_NODES = 2
 /** what runs without --scenarios; issue 15's multi and rooms-spread are opt-in */
 const DEFAULT_SCENARIOS: ScenarioName[] = ['handshake', 'fanout', 'rooms', 'bursts', 'idle', 'cluster']
 /** servers a scenario cannot run against: the multi scenario needs a `/ws` route without a channel */
 const UNSUPPORTED: Partial<Record<ScenarioName, readonly ServerKind[]>> = { multi: ['fastify', 'direct'] }
+/** the servers that run in the cluster-* scenarios (the floor, ws-redis, always) and only there */
+const ON_REDIS: readonly ServerKind[] = ['gatecast', 'ws-redis']
 /** V8's sampling interval for --profile-window, µs */
 const PROFILE_INTERVAL_US = 100
 
@@ -87,15 +94,22 @@ const HELP = `Usage: npm run bench -- [flags]   (or: node dist/bench/run.js [fla
                           fastify is the Fastify floor: @fastify/websocket and a JWT hook, nothing else;
                           wscork is bare ws with each frame built once and sockets corked per turn;
                           direct is Gatecast with its upgrades answered outside Fastify's router)
-  --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster,multi,rooms-spread
-                          (default all but multi and rooms-spread; cluster needs --redis;
+  --scenarios LIST        handshake,fanout,rooms,bursts,idle,cluster,multi,rooms-spread,cluster-fanout,cluster-rooms
+                          (default all but multi, rooms-spread and cluster-*; cluster needs --redis;
                           bursts is rooms with each room's P members publishing back to back;
                           multi: N sockets each subscribed with frames to K of C channels (not fastify, direct);
                           rooms-spread: R rooms × P members, each publishing MSGS messages of ≈ BYTES bytes,
-                          RATE publishes/s in all, spread over the rooms)
+                          RATE publishes/s in all, spread over the rooms;
+                          cluster-fanout, cluster-rooms (issue 18): fan-out and rooms against ${FLOOR_NODES} Gatecast nodes
+                          and ${FLOOR_NODES} nodes of the Node cluster floor (ws-redis: bare ws + ioredis pub/sub) on each
+                          Redis given (--redis…, --redis-cluster…), CPU summed over the nodes and the redis-servers)
   --set KEY=VALUE         override a size, e.g. --set fanout.s=1000 --set rooms.rate=8 --set multi.k=20 (repeatable)
   --redis                 also run the 2-node Gatecast fan-out over Redis (REDIS_URL or redis://127.0.0.1:6379)
   --redis-url URL         the same with this URL
+  --redis-start           the same on a redis-server started for the run (nothing else on it: its CPU and
+                          command counts are the run's own)
+  --redis-cluster         run the cluster-* scenarios on a Redis Cluster (3 masters, 3 replicas) started for the run
+  --redis-cluster-url URL the same on this cluster (a comma list of its nodes)
   --json FILE             write every measurement and the summary as JSON
   --quiet-wait S          before each server starts, wait up to S s for other processes to go quiet
                           (default 10; 0 with --quick and --tiny)
@@ -122,6 +136,12 @@ export interface RunOptions {
   servers: ServerKind[]
   scenarios: ScenarioName[]
   redisUrl?: string
+  /** start a private redis-server for the run (instead of redisUrl) */
+  startRedis?: boolean
+  /** a Redis Cluster for the cluster-* scenarios (comma list of nodes) */
+  redisClusterUrl?: string
+  /** start a private Redis Cluster for the run (instead of redisClusterUrl) */
+  startCluster?: boolean
   cpuProfDir?: string
   /** profile every measured window of every server into this directory */
   profileDir?: string
@@ -148,6 +168,8 @@ function titles (z: Sizes): ScenarioTitles {
     bursts: `Rooms in bursts — the same, each room's ${z.rooms.p} members publishing back to back`,
     idle: `Idle memory — ${z.idle.n} idle sockets`,
     cluster: 'Cluster fan-out over Redis — same sizes as fan-out, subscribers spread over the nodes',
+    'cluster-fanout': `Fan-out over Redis, ${FLOOR_NODES} nodes against the Node cluster floor — 1 channel, ${z.fanout.s} subscribers spread over the nodes, ${z.fanout.m} messages from one of them (on the first node), ≤ ${z.fanout.w} in flight`,
+    'cluster-rooms': `Rooms over Redis, ${FLOOR_NODES} nodes against the Node cluster floor — ${z.rooms.r} channels × ${z.rooms.p} members, each room's members on every node in turn, each publishing ${z.rooms.rate}/s for ${z.rooms.seconds} s${z.rooms.together > 1 ? `, ${z.rooms.together} publishes of one room back to back` : ''}`,
     multi: `One socket, many channels — ${z.multi.n} sockets, each subscribed with frames to ${z.multi.k} of ${z.multi.c} channels; ${z.multi.rate} publishes/s over the channels for ${z.multi.seconds} s`,
     'rooms-spread': `Rooms, spread-out publishes — ${z['rooms-spread'].r} rooms × ${z['rooms-spread'].p} members, each publishing ${z['rooms-spread'].msgs} messages of ≈ ${z['rooms-spread'].bytes} B, ${z['rooms-spread'].rate} publishes/s in all`
   }
@@ -183,33 +205,60 @@ function machine (): Record<string, unknown> {
   }
 }
 
-async function deleteKeys (url: string, pattern: string): Promise<number> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 })
+/** Deletes a run's keys: on a cluster from each master, one key at a time (keys of many slots). */
+async function deleteKeys (url: string, pattern: string, cluster = false): Promise<number> {
   let n = 0
-  try {
-    await r.connect()
+  const sweep = async (r: Redis, del: (keys: string[]) => Promise<number>) => {
     let cursor = '0'
     do {
       const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
       cursor = next
-      if (keys.length > 0) n += await r.unlink(...keys)
+      if (keys.length > 0) n += await del(keys)
     } while (cursor !== '0')
+  }
+  if (cluster) {
+    const c = new Cluster(url.split(',').map(u => new URL(u.trim())).map(u => ({ host: u.hostname, port: Number(u.port === '' ? 6379 : u.port) })), { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2000 } })
+    c.on('error', () => {})
+    try {
+      await c.connect()
+      for (const master of c.nodes('master')) {
+        await sweep(master, async keys => (await Promise.all(keys.map(k => master.unlink(k)))).reduce((a, b) => a + b, 0))
+      }
+    } finally {
+      c.disconnect()
+    }
+    return n
+  }
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 })
+  try {
+    await r.connect()
+    await sweep(r, keys => r.unlink(...keys))
   } finally {
     r.disconnect()
   }
   return n
 }
 
-async function checkRedis (url: string): Promise<void> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null })
+async function checkRedis (url: string, flag = '--redis'): Promise<void> {
+  // a cluster's first node is enough to know the URL is right; the processes are read from it next
+  const r = new Redis(url.split(',')[0].trim(), { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null })
   try {
     await r.connect()
     await r.ping()
   } catch (err) {
-    throw new Error(`--redis: ${url} does not answer: ${(err as Error).message}`)
+    throw new Error(`${flag}: ${url} does not answer: ${(err as Error).message}`)
   } finally {
     r.disconnect()
   }
+}
+
+/** One Redis (or Redis Cluster) the nodes of a job run on. */
+interface RedisSetup {
+  /** `redis` or `cluster` */
+  name: string
+  url: string
+  cluster: boolean
+  processes: RedisProcess[]
 }
 
 /** Waits (bounded) until the rest of the machine uses less than a quarter of a core; returns that load. */
@@ -235,20 +284,23 @@ interface Job {
   label: string
   kind: ServerKind
   nodes: number
-  redis: boolean
+  redis: RedisSetup | null
+  /** the redis-servers' CPU is part of the job's CPU per operation (cluster-*), not only reported beside it */
+  redisInCpu?: boolean
 }
 
 function startNodes (job: Job, o: RunOptions, redisPrefix: string | undefined): Promise<ServerNode[]> {
   const opts: ServerOptions = { secret: SECRET, logLevel: o.gatecastLog }
-  if (job.redis && o.redisUrl !== undefined) {
-    opts.redisUrl = o.redisUrl
+  if (job.redis !== null) {
+    opts.redisUrl = job.redis.url
+    opts.redisCluster = job.redis.cluster
     opts.redisPrefix = redisPrefix
   }
   return Promise.all(Array.from({ length: job.nodes }, () => spawnServer(job.kind, opts, { cpuProfDir: o.cpuProfDir })))
 }
 
 /** Starts the nodes of one job (or takes them started), runs its scenarios one after the other, stops them (always). */
-async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: string | undefined, done: (r: Result, ms: number) => void, started: Promise<ServerNode[]> | undefined, round: number): Promise<Result[]> {
+async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: string | undefined, done: (r: Result, ms: number) => void, started: Promise<ServerNode[]> | undefined, round: number, profiled: (label: string, scenario: ScenarioName, file: string) => void): Promise<Result[]> {
   let nodes: ServerNode[] = []
   try {
     nodes = await (started ?? startNodes(job, o, redisPrefix))
@@ -258,13 +310,18 @@ async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: str
       kind: job.kind,
       label: job.label,
       nodes: nodes.map(n => ({ pid: n.pid, port: n.port })),
+      redis: job.redis === null ? undefined : { setup: job.redis.name, processes: job.redis.processes, inCpu: job.redisInCpu === true },
       gc: async () => { await Promise.all(nodes.map(n => n.gc())) },
       mem: () => nodes[0].mem(),
       profile: profileDir === undefined
         ? undefined
         : {
             start: () => nodes[0].profileStart(PROFILE_INTERVAL_US),
-            stop: (scenario) => nodes[0].profileStop(profileFile(profileDir, job.label, scenario, round))
+            stop: async (scenario) => {
+              const file = profileFile(profileDir, job.label, scenario, round)
+              await nodes[0].profileStop(file)
+              profiled(job.label, scenario, file)
+            }
           }
     }
     const results: Result[] = []
@@ -278,7 +335,7 @@ async function runJob (job: Job, runs: Runner[], o: RunOptions, redisPrefix: str
     return results
   } finally {
     await Promise.all(nodes.map(n => n.stop()))
-    if (job.redis && o.redisUrl !== undefined && redisPrefix !== undefined) await deleteKeys(o.redisUrl, `${redisPrefix}:*`)
+    if (job.redis !== null && redisPrefix !== undefined) await deleteKeys(job.redis.url, `${redisPrefix}:*`, job.redis.cluster)
   }
 }
 
@@ -299,8 +356,41 @@ function describe (r: Result): string {
 
 export async function runBench (o: RunOptions): Promise<RunOutput> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'))
+  // Redis started for the run is stopped whatever happens (and killed with the orchestrator)
+  const local: LocalRedis[] = []
+  try {
+    const setups: RedisSetup[] = []
+    const oneUrl = o.startRedis === true ? await startLocal(local, startRedis, log, 'a redis-server') : o.redisUrl
+    if (oneUrl !== undefined) {
+      await checkRedis(oneUrl)
+      setups.push({ name: 'redis', url: oneUrl, cluster: false, processes: await redisProcesses(oneUrl, false) })
+    }
+    const clusterUrl = o.startCluster === true ? await startLocal(local, startCluster, log, 'a Redis Cluster (3 masters, 3 replicas)') : o.redisClusterUrl
+    if (clusterUrl !== undefined) {
+      await checkRedis(clusterUrl, '--redis-cluster-url')
+      setups.push({ name: 'cluster', url: clusterUrl, cluster: true, processes: await redisProcesses(clusterUrl, true) })
+    }
+    for (const s of setups) {
+      const missing = s.processes.filter(p => p.pid === null)
+      if (missing.length > 0) log(`  ${s.name}: ${missing.map(p => `${p.host}:${p.port}`).join(', ')} not on this machine: their CPU is not counted`)
+    }
+    return await runWith(o, setups, log)
+  } finally {
+    for (const r of local) await r.stop()
+  }
+}
+
+async function startLocal (local: LocalRedis[], start: () => Promise<LocalRedis>, log: (line: string) => void, what: string): Promise<string> {
+  const t0 = Date.now()
+  const r = await start()
+  local.push(r)
+  log(`  started ${what} for the run in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.url}`)
+  return r.url
+}
+
+async function runWith (o: RunOptions, setups: RedisSetup[], log: (line: string) => void): Promise<RunOutput> {
   const z = o.sizes
-  if (o.redisUrl !== undefined) await checkRedis(o.redisUrl)
+  const one = setups.find(s => s.name === 'redis')
   const redisBase = `gcbench-${process.pid}-${randomBytes(3).toString('hex')}`
   let redisRuns = 0
   // waiting for a quiet machine stops after two waits in vain in a row
@@ -309,7 +399,7 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
   const results: Result[] = []
   const started = Date.now()
 
-  const runners: Record<Exclude<ScenarioName, 'cluster'>, Runner> = {
+  const runners: Record<Exclude<ScenarioName, 'cluster' | 'cluster-fanout' | 'cluster-rooms'>, Runner> = {
     handshake: t => handshake(t, z.handshake),
     fanout: t => fanout(t, z.fanout),
     rooms: t => rooms(t, z.rooms),
@@ -318,39 +408,65 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     multi: t => multi(t, z.multi),
     'rooms-spread': t => roomsSpread(t, z['rooms-spread'])
   }
-  const supports = (kind: ServerKind, s: ScenarioName) => !(UNSUPPORTED[s]?.includes(kind) ?? false)
+  // ws-redis needs Redis: it runs in the cluster-* scenarios only
+  const supports = (kind: ServerKind, s: ScenarioName) => kind !== 'ws-redis' && !(UNSUPPORTED[s]?.includes(kind) ?? false)
   for (const s of o.scenarios) {
-    const skipped = o.servers.filter(kind => !supports(kind, s))
+    const skipped = o.servers.filter(kind => kind !== 'ws-redis' && !supports(kind, s))
     if (skipped.length > 0) log(`  ${s}: not run against ${skipped.join(', ')} (no /ws route without a channel)`)
   }
+  const floorScenarios = o.scenarios.filter(s => FLOOR_SCENARIOS.includes(s))
+  if (floorScenarios.length > 0) {
+    const skipped = o.servers.filter(kind => !ON_REDIS.includes(kind))
+    if (skipped.length > 0 && skipped.length < o.servers.length) log(`  ${floorScenarios.join(', ')}: only gatecast and the floor ws-redis run there (not ${skipped.join(', ')})`)
+  }
   if (o.profileDir !== undefined) mkdirSync(o.profileDir, { recursive: true })
-  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct', backend: 'backend' }
+  const profiles = new Map<string, { label: string, scenario: ScenarioName, files: string[] }>()
+  const profiled = (label: string, scenario: ScenarioName, file: string) => {
+    const key = `${scenario}\0${label}`
+    const p = profiles.get(key)
+    if (p === undefined) profiles.set(key, { label, scenario, files: [file] })
+    else p.files.push(file)
+  }
+  const labels: Record<ServerKind, string> = { gatecast: 'gatecast', ws: 'ws', socketio: 'socketio', fastify: 'fastify', wscork: 'wscork', direct: 'direct', backend: 'backend', 'ws-redis': 'ws-redis' }
+  // the floor always runs with gatecast there: the ratios are to it
+  const onRedis = ON_REDIS.filter(kind => kind === 'ws-redis' || o.servers.includes(kind))
 
   try {
     for (let round = 1; round <= z.rounds; round++) {
       // (job, its scenarios) in the order they run: servers alternate A B C within each scenario
       const plan: Array<{ job: Job, runs: Runner[] }> = []
-      const single = o.scenarios.filter((s): s is Exclude<ScenarioName, 'cluster'> => s !== 'cluster')
+      const single = o.scenarios.filter((s): s is Exclude<ScenarioName, 'cluster' | 'cluster-fanout' | 'cluster-rooms'> => s !== 'cluster' && !FLOOR_SCENARIOS.includes(s))
       if (o.reuseServers === true) {
         const ordered = [...single.filter(s => s === 'idle'), ...single.filter(s => s !== 'idle')]
         for (const kind of o.servers) {
           const runs = ordered.filter(s => supports(kind, s)).map(s => runners[s])
-          if (runs.length > 0) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs })
+          if (runs.length > 0) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: null }, runs })
         }
       } else {
         for (const scenario of single) {
-          for (const kind of o.servers.filter(k => supports(k, scenario))) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: false }, runs: [runners[scenario]] })
+          for (const kind of o.servers.filter(k => supports(k, scenario))) plan.push({ job: { label: labels[kind], kind, nodes: 1, redis: null }, runs: [runners[scenario]] })
         }
       }
-      if (o.scenarios.includes('cluster') && o.redisUrl !== undefined && o.servers.includes('gatecast')) {
+      if (o.scenarios.includes('cluster') && one !== undefined && o.servers.includes('gatecast')) {
         for (const n of [1, 2]) {
-          plan.push({ job: { label: `gatecast+redis ×${n}`, kind: 'gatecast', nodes: n, redis: true }, runs: [(t: Target) => fanout(t, z.fanout, 'cluster')] })
+          plan.push({ job: { label: `gatecast+redis ×${n}`, kind: 'gatecast', nodes: n, redis: one }, runs: [(t: Target) => fanout(t, z.fanout, 'cluster')] })
         }
       }
-      const withPrefix = plan.map(p => ({ ...p, prefix: p.job.redis ? `${redisBase}-${++redisRuns}` : undefined }))
-      // with reused servers (the smoke test) the servers of a round start together, to save time
+      // issue 18: on each Redis, Gatecast and the floor alternating, CPU of the redis-servers included
+      for (const scenario of floorScenarios) {
+        const run: Runner = scenario === 'cluster-fanout' ? t => fanout(t, z.fanout, scenario) : t => rooms(t, z.rooms, 'cluster-rooms')
+        for (const setup of setups) {
+          for (const kind of onRedis) {
+            plan.push({ job: { label: `${kind} ×${FLOOR_NODES} ${setup.name}`, kind, nodes: FLOOR_NODES, redis: setup, redisInCpu: true }, runs: [run] })
+          }
+        }
+      }
+      const withPrefix = plan.map(p => ({ ...p, prefix: p.job.redis !== null ? `${redisBase}-${++redisRuns}` : undefined }))
+      // with reused servers (the smoke test) the servers of a round start together, to save time;
+      // the nodes on Redis (two per job) start when their turn comes
       const started = o.reuseServers === true
         ? withPrefix.map(p => {
+          if (p.job.redis !== null) return undefined
           const nodes = startNodes(p.job, o, p.prefix)
           nodes.catch(() => {})
           return nodes
@@ -366,32 +482,30 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
         }
         results.push(...await runJob(job, runs, o, prefix, (r, ms) => {
           log(`[round ${round}/${z.rounds}] ${r.scenario.padEnd(9)} ${job.label.padEnd(18)} ${describe(r)}  (${(ms / 1000).toFixed(1)} s)`)
-        }, started[i], round))
+        }, started[i], round, profiled))
         await sleep(200)
       }
     }
   } finally {
-    if (o.redisUrl !== undefined) await deleteKeys(o.redisUrl, `${redisBase}-*`).catch(() => 0)
+    for (const s of setups) await deleteKeys(s.url, `${redisBase}-*`, s.cluster).catch(() => 0)
   }
 
   const summaries = summarize(results)
-  let profiles = ''
+  let profileText = ''
   if (o.profileDir !== undefined) {
-    const dir = o.profileDir
-    const parts: string[] = [`### CPU profiles of the measured windows (${PROFILE_INTERVAL_US} µs sampling, the server's main thread; files in ${dir})`, '']
+    const parts: string[] = [`### CPU profiles of the measured windows (${PROFILE_INTERVAL_US} µs sampling, the main thread of the server, or of its first node; files in ${o.profileDir})`, '']
     for (const scenario of o.scenarios) {
-      for (const kind of o.servers) {
-        const files = Array.from({ length: z.rounds }, (_, i) => profileFile(dir, labels[kind], scenario, i + 1))
+      for (const { label, files } of [...profiles.values()].filter(p => p.scenario === scenario)) {
         const loaded: CpuProfile[] = []
         for (const f of files) {
           try {
             loaded.push(JSON.parse(readFileSync(f, 'utf8')) as CpuProfile)
           } catch {}
         }
-        if (loaded.length > 0) parts.push(profileMarkdown(`${labels[kind]} — ${scenario}`, summarizeProfiles(loaded, 20)))
+        if (loaded.length > 0) parts.push(profileMarkdown(`${label} — ${scenario}`, summarizeProfiles(loaded, 20)))
       }
     }
-    profiles = parts.join('\n')
+    profileText = parts.join('\n')
   }
   const meta = {
     date: new Date().toISOString(),
@@ -399,10 +513,11 @@ export async function runBench (o: RunOptions): Promise<RunOutput> {
     sizes: z,
     servers: o.servers,
     scenarios: o.scenarios,
-    redis: o.redisUrl !== undefined,
+    redis: one !== undefined,
+    redisSetups: setups.map(s => ({ name: s.name, url: s.url, nodes: s.processes.map(p => ({ port: p.port, role: p.role })) })),
     durationS: Math.round((Date.now() - started) / 1000)
   }
-  return { meta, results, summaries, markdown: markdown(summaries, titles(z)) + (profiles === '' ? '' : `\n${profiles}`) }
+  return { meta, results, summaries, markdown: markdown(summaries, titles(z)) + (profileText === '' ? '' : `\n${profileText}`) }
 }
 
 function list<T extends string> (value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
@@ -427,6 +542,9 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, charts
       set: { type: 'string', multiple: true },
       redis: { type: 'boolean' },
       'redis-url': { type: 'string' },
+      'redis-start': { type: 'boolean' },
+      'redis-cluster': { type: 'boolean' },
+      'redis-cluster-url': { type: 'string' },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
       'profile-window': { type: 'string' },
@@ -459,7 +577,14 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, charts
   if (values['quiet-wait'] !== undefined && !(Number(values['quiet-wait']) >= 0)) throw new Error('--quiet-wait takes a number of seconds')
   const redisUrl = values['redis-url'] ?? (values.redis === true ? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' : undefined)
   const scenarios = list(values.scenarios, SCENARIOS, 'scenario') ?? DEFAULT_SCENARIOS
-  if (scenarios.includes('cluster') && values.scenarios !== undefined && redisUrl === undefined) throw new Error('the cluster scenario needs --redis')
+  const startRedisFlag = values['redis-start'] === true
+  if (startRedisFlag && values['redis-url'] !== undefined) throw new Error('--redis-start with --redis-url: one or the other')
+  if (values['redis-cluster'] === true && values['redis-cluster-url'] !== undefined) throw new Error('--redis-cluster with --redis-cluster-url: one or the other')
+  const anyRedis = redisUrl !== undefined || startRedisFlag
+  const anyCluster = values['redis-cluster'] === true || values['redis-cluster-url'] !== undefined
+  if (scenarios.includes('cluster') && values.scenarios !== undefined && !anyRedis) throw new Error('the cluster scenario needs --redis (or --redis-url, --redis-start)')
+  if (scenarios.some(s => FLOOR_SCENARIOS.includes(s)) && !anyRedis && !anyCluster) throw new Error('the cluster-* scenarios need a Redis: --redis, --redis-url, --redis-start, --redis-cluster or --redis-cluster-url')
+  if ((startRedisFlag || anyCluster) && !scenarios.some(s => s === 'cluster' || FLOOR_SCENARIOS.includes(s))) throw new Error('--redis-start and --redis-cluster… serve the cluster scenarios: add --scenarios cluster-fanout,cluster-rooms (or cluster)')
   const servers = list(values.only, SERVER_KINDS, 'server') ?? [...DEFAULT_SERVERS]
   if (values['no-charts'] === true && (values.charts !== undefined || values['charts-from'] !== undefined)) throw new Error('--no-charts with --charts or --charts-from')
   if (values.charts === '') throw new Error('--charts takes a directory')
@@ -470,7 +595,10 @@ export function parseCli (argv: string[]): (RunOptions & { json?: string, charts
     sizes,
     servers,
     scenarios,
-    redisUrl,
+    redisUrl: startRedisFlag ? undefined : redisUrl,
+    startRedis: startRedisFlag,
+    redisClusterUrl: values['redis-cluster-url'],
+    startCluster: values['redis-cluster'] === true,
     cpuProfDir: values['cpu-prof'],
     profileDir: values['profile-window'],
     gatecastLog: values['gatecast-log'],
@@ -533,7 +661,10 @@ async function main (): Promise<void> {
   const multiS = cli.scenarios.includes('multi') ? servers * (30 + z.multi.seconds + z.multi.n * z.multi.k / 500 + z.multi.settleMs / 250) : 0
   const sp = z['rooms-spread']
   const spreadS = cli.scenarios.includes('rooms-spread') ? servers * (30 + sp.r * sp.p / 100 + sp.r * sp.p * sp.msgs / sp.rate) : 0
-  const limitS = 60 + z.rounds * (roundBudgetS * Math.max(1, (z.fanout.s * z.fanout.m) / 500_000, z.idle.n / 5000) + multiS + spreadS)
+  // issue 18's: per Redis, two servers of two nodes each, connects and a window each; a cluster to start first
+  const redisCount = (cli.redisUrl !== undefined || cli.startRedis === true ? 1 : 0) + (cli.redisClusterUrl !== undefined || cli.startCluster === true ? 1 : 0)
+  const floorS = cli.scenarios.filter(s => FLOOR_SCENARIOS.includes(s)).length * redisCount * 2 * (30 + z.rooms.seconds + z.fanout.s * z.fanout.m / 20_000 + z.rooms.r * z.rooms.p / 100)
+  const limitS = 60 + (cli.startCluster === true ? 40 : 0) + z.rounds * (roundBudgetS * Math.max(1, (z.fanout.s * z.fanout.m) / 500_000, z.idle.n / 5000) + multiS + spreadS + floorS)
   setTimeout(() => {
     process.stderr.write(`bench: still running after ${Math.round(limitS)} s; giving up\n`)
     killAll()

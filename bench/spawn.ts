@@ -13,10 +13,17 @@ const FILES: Record<ServerKind, string> = {
   fastify: 'fastify-ws.js',
   wscork: 'bare-ws.js',
   direct: 'gatecast-direct.js',
-  backend: 'gatecast-backend.js'
+  backend: 'gatecast-backend.js',
+  'ws-redis': 'ws-redis.js'
 }
 
 const children = new Set<ChildProcess>()
+
+/** Another child (a redis-server started for the run) that any exit of the orchestrator must kill. */
+export function track (child: ChildProcess): void {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+}
 
 /** SIGKILL every server still running (synchronous: safe in an 'exit' handler). */
 export function killAll (): void {

@@ -29,7 +29,9 @@ export async function listeningGatecast (opts: ServerOptions, extra: ConfigOverr
       wsSocketsPerUser: 1_000_000,
       // load shedding stays registered (its sampling and hook are part of the cost) but never refuses
       maxEventLoopDelay: 3_600_000,
-      ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl, redisPrefix: opts.redisPrefix } : {}),
+      // as in production (the default there): the console's per-message count is not part of the gateway
+      adminConsole: false,
+      ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl, redisCluster: opts.redisCluster === true, redisPrefix: opts.redisPrefix } : {}),
       ...extra
     }
   })
