@@ -121,8 +121,9 @@ t.test('connect: a slow backend times out (503) within BACKEND_TIMEOUT, and call
   await Promise.all(slow)
   const took = Date.now() - started
   t.ok(took >= 350 && took < 2000, `timed out after BACKEND_TIMEOUT (${took} ms)`)
-  // the bound frees up again
+  // the bound frees up again, once the timed-out requests are over (the slot is held until then)
   b.on.connect = () => ({})
+  await waitFor(async () => /gatecast_backend_calls_in_flight 0/.test(await (await fetch(`${a.base}/metrics`)).text()), { what: 'the slots given back' })
   const c = await open(t, a, '/ws', 'later')
   t.equal((await c.nextOfType('ready')).userId, 'later')
 
