@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatecastError } from '../src/protocol/errors.ts'
 import { errorRef } from '../src/protocol/rest.ts'
 import { upgradeRoute } from './ws/index.ts'
@@ -105,6 +105,47 @@ function notModified (req: FastifyRequest, served: Served): boolean {
   return !Number.isNaN(since) && Math.floor(served.lastModified.getTime() / 1000) * 1000 <= since
 }
 
+/** A file of the package that a route serves, with its content type. */
+export interface PackagedFile { file: string, type: string }
+
+/**
+ * Serves files of the package from the first of `dirs` that exists (sources or
+ * dist/), only through the routes that ask for them: registers @fastify/static
+ * without its own routes, and returns the function those routes answer with.
+ * A missing file is a broken package, so a 503 `<what>_missing`, not a 404.
+ * Also used by the admin console (routes/admin/).
+ */
+export async function packagedFiles (app: FastifyInstance, dirs: readonly string[], what: string, headers?: (reply: FastifyReply, asset: PackagedFile) => void): Promise<(reply: FastifyReply, asset: PackagedFile) => Promise<FastifyReply>> {
+  // a root that does not exist would only be warned about at every start; the
+  // first that does is the one, and a missing asset is the 503 below
+  const root = dirs.find(dir => existsSync(dir)) ?? dirs[0]
+  await app.register(fastifyStatic, {
+    root,
+    // only the routes that ask; nothing else of the folder is reachable
+    serve: false,
+    index: false,
+    // commonHeaders sets cache-control and the type
+    cacheControl: false
+  })
+  // a 304 describes no body
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (reply.statusCode === 304) reply.removeHeader('content-type')
+    return payload
+  })
+  return async (reply, asset) => {
+    // @fastify/static would answer a missing file with the 404 handler: the asset
+    // is part of the package, so its absence is the server's fault
+    try {
+      await access(join(root, asset.file))
+    } catch {
+      throw new GatecastError(503, `${what}_missing`, `${what} asset ${asset.file} not found`)
+    }
+    commonHeaders(reply, asset.type)
+    headers?.(reply, asset)
+    return reply.sendFile(asset.file, { contentType: false })
+  }
+}
+
 const demo: FastifyPluginAsyncTypebox = async (app) => {
   // `/` is also where GatewayWorker clients open their sockets, demo or not
   if (!app.config.demo) {
@@ -112,36 +153,9 @@ const demo: FastifyPluginAsyncTypebox = async (app) => {
     return
   }
 
-  // a root that does not exist would only be warned about at every start; the
-  // first that does is the one, and a missing asset is the 503 below
-  const root = PUBLIC_DIRS.find(dir => existsSync(dir)) ?? PUBLIC_DIRS[0]
-  await app.register(fastifyStatic, {
-    root,
-    // only the routes below; nothing else of public/ is reachable
-    serve: false,
-    index: false,
-    // commonHeaders sets cache-control and the type
-    cacheControl: false
-  })
-
-  // a 304 describes no body
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (reply.statusCode === 304) reply.removeHeader('content-type')
-    return payload
-  })
-
-  const serve = async (reply: FastifyReply, asset: { file: string, type: string }): Promise<FastifyReply> => {
-    // @fastify/static would answer a missing file with the 404 handler: the asset
-    // is part of the package, so its absence is the server's fault
-    try {
-      await access(join(root, asset.file))
-    } catch {
-      throw new GatecastError(503, 'demo_missing', `demo asset ${asset.file} not found`)
-    }
-    commonHeaders(reply, asset.type)
+  const serve = await packagedFiles(app, PUBLIC_DIRS, 'demo', (reply, asset) => {
     if (asset.file === PAGE.file) reply.header('content-security-policy', CSP)
-    return reply.sendFile(asset.file, { contentType: false })
-  }
+  })
   app.route(upgradeRoute(app, '/', (_req, reply) => serve(reply, PAGE)))
   for (const [url, asset] of Object.entries(ASSETS)) {
     app.get(url, {

@@ -6,15 +6,11 @@
 // the same limit on failed credentials. The console acts through the server
 // API itself (/api): no second way to publish or disconnect.
 // Off, nothing here exists: /admin is the ordinary 404.
-import { existsSync } from 'node:fs'
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import fastifyStatic from '@fastify/static'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
 import { GatecastError, isGatecastError } from '../../src/protocol/errors.ts'
 import { errorRef } from '../../src/protocol/rest.ts'
+import { packagedFiles } from '../demo.ts'
 import { Feed } from './feed.ts'
 import { FocusQuerySchema, SessionSchema, SnapshotSchema } from './schemas.ts'
 
@@ -51,27 +47,9 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
   const adminConsole = app.adminConsole
   if (adminConsole === null) return
 
-  const root = ADMIN_DIRS.find(dir => existsSync(dir)) ?? ADMIN_DIRS[0]
-  await app.register(fastifyStatic, { root, serve: false, index: false, cacheControl: false })
-
-  // a 304 describes no body
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (reply.statusCode === 304) reply.removeHeader('content-type')
-    return payload
-  })
-
-  const serve = async (reply: FastifyReply, asset: { file: string, type: string }): Promise<FastifyReply> => {
-    // a missing file is a broken package, not a wrong URL
-    try {
-      await access(join(root, asset.file))
-    } catch {
-      throw new GatecastError(503, 'admin_missing', `admin console asset ${asset.file} not found`)
-    }
-    // no-cache: a new version shows at once; the browser still revalidates with the ETag
-    reply.header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').type(asset.type)
+  const serve = await packagedFiles(app, ADMIN_DIRS, 'admin', (reply, asset) => {
     if (asset.file === PAGE.file) reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer')
-    return reply.sendFile(asset.file, { contentType: false })
-  }
+  })
 
   // the page is public: without credentials it shows a sign-in form and nothing else
   app.get('/', {
