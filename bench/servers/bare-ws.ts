@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
 import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
-import { portOf, refuseUpgrade, runServer } from './harness.ts'
+import { bearerIdentity, portOf, refuseUpgrade, runServer } from './harness.ts'
 import { attachMulti, corkedBroadcast, joinRoom, sendEach, type Room } from './rooms.ts'
 
 runServer(async (opts) => {
@@ -32,18 +32,9 @@ runServer(async (opts) => {
     const m = /^\/ws\/([^/?]+)/.exec(url)
     const channel = m === null ? '' : decodeURIComponent(m[1])
     if (!multi && !CHANNEL_RE.test(channel)) return refuseUpgrade(socket, 400, 'bad_channel', 'invalid channel name')
-    const auth = req.headers.authorization
-    if (auth === undefined || !auth.startsWith('Bearer ')) return refuseUpgrade(socket, 401, 'token_missing', 'missing token')
-    let userId: string
-    let exp: number | null
-    try {
-      const claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
-      if (typeof claims.sub !== 'string') throw new Error('no sub')
-      userId = claims.sub
-      exp = claims.exp ?? null
-    } catch {
-      return refuseUpgrade(socket, 401, 'token_invalid', 'invalid token')
-    }
+    const who = bearerIdentity(req, socket, verify)
+    if (who === null) return
+    const { userId, exp } = who
 
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (multi) attachMulti(rooms, ws, userId, exp, broadcast)

@@ -82,3 +82,24 @@ export function refuseUpgrade (socket: Duplex, status: number, code: string, mes
   const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message, code })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
+
+/**
+ * The bare floors' token check during the upgrade (HS256 in the Authorization
+ * header, as Gatecast's bench clients send it): the user and `exp`, or null
+ * once the socket was refused with 401.
+ */
+export function bearerIdentity (req: { headers: { authorization?: string } }, socket: Duplex, verify: (token: string) => unknown): { userId: string, exp: number | null } | null {
+  const auth = req.headers.authorization
+  if (auth === undefined || !auth.startsWith('Bearer ')) {
+    refuseUpgrade(socket, 401, 'token_missing', 'missing token')
+    return null
+  }
+  try {
+    const claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
+    if (typeof claims.sub !== 'string') throw new Error('no sub')
+    return { userId: claims.sub, exp: claims.exp ?? null }
+  } catch {
+    refuseUpgrade(socket, 401, 'token_invalid', 'invalid token')
+    return null
+  }
+}

@@ -54,14 +54,8 @@ export function joinRoom (rooms: Map<string, Room>, channel: string, ws: WebSock
   ws.send(JSON.stringify({ type: 'ready', channel, connectionId: randomUUID(), userId, expiresAt: exp }))
   ws.on('error', () => {})
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (isBinary) return
-    let frame: { type?: unknown, data?: unknown }
-    try {
-      frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
-    } catch {
-      return
-    }
-    if (frame === null || frame.type !== 'publish') return
+    const frame = publishFrame(data, isBinary)
+    if (frame === null) return
     const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: userId, data: frame.data, ts: Date.now() })
     broadcast(joined.sockets, text)
   })
@@ -131,4 +125,16 @@ export function attachMulti (rooms: Map<string, Room>, ws: WebSocket, userId: st
 function leave (rooms: Map<string, Room>, channel: string, room: Room, ws: WebSocket): void {
   room.sockets.delete(ws)
   if (room.sockets.size === 0 && rooms.get(channel) === room) rooms.delete(channel)
+}
+
+/** A client's `publish` frame, or null for anything else (the floors answer nothing else). */
+export function publishFrame (data: Buffer, isBinary: boolean): { data?: unknown } | null {
+  if (isBinary) return null
+  let frame: { type?: unknown, data?: unknown } | null
+  try {
+    frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown } | null
+  } catch {
+    return null
+  }
+  return frame !== null && frame.type === 'publish' ? frame : null
 }

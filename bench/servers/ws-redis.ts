@@ -18,8 +18,8 @@ import { Cluster, Redis } from 'ioredis'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
 import { CHANNEL_RE } from '../common.ts'
-import { portOf, refuseUpgrade, runServer } from './harness.ts'
-import { sendEach } from './rooms.ts'
+import { bearerIdentity, portOf, refuseUpgrade, runServer } from './harness.ts'
+import { publishFrame, sendEach } from './rooms.ts'
 
 interface Room {
   sockets: Set<WebSocket>
@@ -95,14 +95,8 @@ runServer(async (opts) => {
       ws.close(1011, 'subscribe failed')
     })
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) return
-      let frame: { type?: unknown, data?: unknown }
-      try {
-        frame = JSON.parse(data.toString()) as { type?: unknown, data?: unknown }
-      } catch {
-        return
-      }
-      if (frame === null || frame.type !== 'publish') return
+      const frame = publishFrame(data, isBinary)
+      if (frame === null) return
       const text = JSON.stringify({ type: 'message', channel, id: String(++joined.seq), from: userId, data: frame.data, ts: Date.now() })
       publish(topicOf(channel), text).catch(failed)
     })
@@ -126,18 +120,9 @@ runServer(async (opts) => {
     const m = /^\/ws\/([^/?]+)/.exec(req.url ?? '')
     const channel = m === null ? '' : decodeURIComponent(m[1])
     if (!CHANNEL_RE.test(channel)) return refuseUpgrade(socket, 400, 'bad_channel', 'invalid channel name')
-    const auth = req.headers.authorization
-    if (auth === undefined || !auth.startsWith('Bearer ')) return refuseUpgrade(socket, 401, 'token_missing', 'missing token')
-    let userId: string
-    let exp: number | null
-    try {
-      const claims = verify(auth.slice(7)) as { sub?: unknown, exp?: number }
-      if (typeof claims.sub !== 'string') throw new Error('no sub')
-      userId = claims.sub
-      exp = claims.exp ?? null
-    } catch {
-      return refuseUpgrade(socket, 401, 'token_invalid', 'invalid token')
-    }
+    const who = bearerIdentity(req, socket, verify)
+    if (who === null) return
+    const { userId, exp } = who
     wss.handleUpgrade(req, socket, head, (ws) => join(channel, ws, userId, exp))
   })
 
