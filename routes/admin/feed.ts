@@ -3,7 +3,8 @@
 // header). A `snapshot` event at most once a second, and less often while
 // building one is slow; a `series` event first, with the last minutes for
 // the charts. Ends when the client goes, when the token it opened with
-// expires (the page then refreshes and reopens), or when the node closes.
+// expires or is revoked (the page then refreshes and reopens), or when the
+// node closes.
 import type { ServerResponse } from 'node:http'
 import type { AdminConsole } from '../../src/core/admin-console.ts'
 
@@ -19,7 +20,12 @@ export interface FeedOptions {
   expiresAt: number | null
   /** a failed snapshot as the client sees it (logged by the caller) */
   problem: (err: unknown) => { statusCode: number, code: string, message: string }
+  /** whether the token the feed was opened with was revoked since (logout); absent: the API key */
+  revoked?: () => Promise<boolean>
 }
+
+// how often an open feed asks whether its token was revoked
+const REVOCATION_CHECK_MS = 5000
 
 export class Feed {
   readonly #o: FeedOptions
@@ -46,12 +52,20 @@ export class Feed {
       'x-accel-buffering': 'no'
     })
     res.on('close', () => this.end())
+    // gone already (while the credentials were checked): its close event came before the listener
+    if (res.destroyed) this.end()
     if (this.#o.expiresAt !== null) {
       this.#expiry = setTimeout(() => this.end(), Math.min(MAX_TIMER_MS, Math.max(0, this.#o.expiresAt - Date.now()))).unref()
     }
     let first = true
-    while (!this.#closed) {
+    let checked = Date.now()
+    while (!this.#closed && !res.destroyed) {
       const started = Date.now()
+      if (this.#o.revoked !== undefined && started - checked >= REVOCATION_CHECK_MS) {
+        checked = started
+        // a logout ends the console's view too, not only at the token's expiry
+        if (await this.#o.revoked().catch(() => false)) break
+      }
       // a reader that does not keep up skips seconds instead of piling them up here
       if (!res.writableNeedDrain) await this.#tick(first)
       first = false
@@ -59,6 +73,7 @@ export class Feed {
       // at most once a second; a slow snapshot (a large cluster, a slow engine) spaces them out further
       await this.#sleep(Math.max(FEED_INTERVAL_MS - took, took))
     }
+    this.end()
   }
 
   /** Ends the stream (the client left, the credentials expired, the node closes). */

@@ -106,11 +106,13 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     }, async (req, reply) => {
       if (feeds.size >= MAX_FEEDS) throw new GatecastError(429, 'too_many_feeds', `this node serves ${MAX_FEEDS} admin feeds at most`)
       const exp = req.identity?.exp
+      const jti = req.identity?.jti
       const feed = new Feed({
         source: adminConsole,
         res: reply.raw,
         focus: { channel: req.query.channel, user: req.query.user },
         expiresAt: exp === undefined ? null : exp * 1000,
+        revoked: jti === undefined ? undefined : () => app.engine.store.isTokenRevoked(jti),
         // what the error handler would answer for GET /admin/snapshot
         problem: (err) => {
           if (isGatecastError(err)) return { statusCode: err.statusCode, code: err.code, message: err.message }

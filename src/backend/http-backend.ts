@@ -10,8 +10,8 @@ import { Pool } from 'undici'
 import type { BackendEvent } from '../config/config.ts'
 import type { Logger } from '../config/logger.ts'
 import type { BackendHooks, CloseContext, ConnectContext, ConnectResult, PublishContext, PublishVerdict, SubscribeContext } from '../core/hooks.ts'
-import { GatecastError } from '../protocol/errors.ts'
-import { ChannelNameSchema } from '../protocol/frames.ts'
+import { GatecastError, isGatecastError } from '../protocol/errors.ts'
+import { ChannelNameSchema, withinDepth } from '../protocol/frames.ts'
 
 export interface HttpBackendOptions {
   /** BACKEND_URL: events go to `<url>/<event>` */
@@ -36,8 +36,8 @@ const MAX_ANSWER_BYTES = 1024 * 1024
 // a close event is tried this many more times, 0.5 s, 1 s, 2 s apart
 const CLOSE_RETRIES = 3
 const CLOSE_BACKOFF_MS = 500
-// no more sockets to one backend than this, however many calls may be open
-const MAX_CONNECTIONS = 128
+// the close code of a connection that ended without a close frame (here: never opened)
+const NEVER_OPENED = 1006
 
 // lenient on fields the contract does not name: a backend may say more than Gatecast reads
 const ConnectAnswer = TypeCompiler.Compile(Type.Object({
@@ -87,8 +87,9 @@ export class HttpBackend implements BackendHooks {
     const url = new URL(o.url)
     this.#path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`
     this.#pool = new Pool(url.origin, {
-      connections: Math.min(o.maxInFlight, MAX_CONNECTIONS),
-      // a call that waits for a free connection is still bounded by the timeout below
+      // a socket for every call that may be open: none waits in undici's queue, where its
+      // timeouts would not run yet and a call given up on could still reach the backend later
+      connections: o.maxInFlight,
       connectTimeout: o.timeoutMs
     })
     const on = new Set(o.events)
@@ -103,6 +104,19 @@ export class HttpBackend implements BackendHooks {
   get inFlight (): number { return this.#inFlight }
 
   async #connect (ctx: ConnectContext): Promise<ConnectResult> {
+    try {
+      return await this.#connectOnce(ctx)
+    } catch (err) {
+      // no answer, or one we could not take: the backend may have counted the connect, so it
+      // hears the close too (a refusal of its own it knows about)
+      if (this.close !== undefined && !(isGatecastError(err) && err.code === 'backend_refused')) {
+        this.close({ connectionId: ctx.connectionId, userId: ctx.userId, channel: ctx.channel, channels: [], code: NEVER_OPENED, durationMs: 0 })
+      }
+      throw err
+    }
+  }
+
+  async #connectOnce (ctx: ConnectContext): Promise<ConnectResult> {
     const a = await this.#ask('connect', {
       connectionId: ctx.connectionId,
       userId: ctx.userId,
@@ -113,6 +127,7 @@ export class HttpBackend implements BackendHooks {
     if (ok(a.status)) {
       if (nothing(a.body)) return {}
       if (!ConnectAnswer.Check(a.body)) throw this.#malformed('connect', ConnectAnswer.Errors(a.body).First()?.path)
+      if (!withinDepth(a.body.data)) throw this.#malformed('connect', '/data')
       return { channels: a.body.channels, data: a.body.data }
     }
     if (a.status === 401 || a.status === 403 || a.status === 429) {
@@ -134,6 +149,7 @@ export class HttpBackend implements BackendHooks {
       if (nothing(a.body)) return undefined
       if (!PublishAnswer.Check(a.body)) throw this.#malformed('publish', PublishAnswer.Errors(a.body).First()?.path)
       if (a.body.skip === true) return { skip: true }
+      if (!withinDepth(a.body.data)) throw this.#malformed('publish', '/data')
       return 'data' in a.body ? { data: a.body.data } : undefined
     }
     if (a.status === 403) throw GatecastError.forbidden(reasonOf(a.body) ?? 'message refused by the application backend')

@@ -2,7 +2,7 @@
 // too): topics on their slot's shard, channels found by a scan of the masters,
 // a dead node's socket slots kept in each user's slot, the history byte
 // indexes kept up in batches.
-import { Cluster } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { messageFrameText } from '../../src/protocol/frames.ts'
 import { openEngine, until } from '../helpers/engine.ts'
@@ -20,14 +20,18 @@ async function raw (t: Test): Promise<Cluster> {
 t.test('two nodes on a cluster are one gateway: channels on every shard, control and presence', async t => {
   const a = await openEngine(t, 'cluster')
   const b = await openEngine(t, 'cluster', { prefix: a.prefix })
-  const r = await raw(t)
   // enough channels to land on all three shards
   const channels = Array.from({ length: 12 }, (_v, i) => `room:${i}`)
-  const slots = new Set(await Promise.all(channels.map(async c => {
-    const shards = await r.cluster('SLOTS') as Array<[number, number]>
-    const slot = await r.cluster('KEYSLOT', `${a.prefix}:{ch:${c}}:pub`) as number
-    return shards.findIndex(([from, to]) => slot >= from && slot <= to)
-  })))
+  // asked of one node, one after another: a fresh cluster client may drop commands sent
+  // in a burst while it first learns the slots (a test client's quirk, not the engine's)
+  const one = new Redis(seedsOf(await clusterUrl(t))[0])
+  t.teardown(() => one.disconnect())
+  const shards = await one.cluster('SLOTS') as Array<[number, number]>
+  const slots = new Set<number>()
+  for (const c of channels) {
+    const slot = await one.cluster('KEYSLOT', `${a.prefix}:{ch:${c}}:pub`) as number
+    slots.add(shards.findIndex(([from, to]) => slot >= from && slot <= to))
+  }
   t.equal(slots.size, 3, 'the channels live on three shards')
   for (const c of channels) await b.engine.broker.subscribe(c)
   const ts = Date.now()

@@ -262,3 +262,16 @@ t.test('the feed ends when the token it was opened with expires', async t => {
   const exp = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp * 1000
   t.ok(endedAt >= exp - 50 && endedAt < exp + 1500, `it ended at the token's expiry (${endedAt - exp} ms after)`)
 })
+
+t.test('the feed ends once its token is revoked (logout), not only at its expiry', async t => {
+  const a = await node(t)
+  const token = a.token({ sub: 'root', roles: ['admin'] }, { expiresIn: 600 })
+  const f = await openFeed(t, a.base, '/admin/feed', { authorization: `Bearer ${token}` })
+  t.equal(f.status, 200)
+  await waitFor(() => snapshots(f).length > 0, { what: 'the feed running' })
+  const out = await api(a.base, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${token}` }, body: {} })
+  t.equal(out.status, 204)
+  const loggedOut = Date.now()
+  const endedAt = await within(f.ended.then(() => Date.now()), 9000, 'the stream ends')
+  t.ok(endedAt - loggedOut < 7000, `it ended within the revocation check (${endedAt - loggedOut} ms)`)
+})

@@ -9,6 +9,8 @@ export class NodeHeartbeat {
   readonly #presence: RedisPresence
   readonly #timeoutMs: number
   #timer: NodeJS.Timeout | null = null
+  // when this node's own beat last got through
+  #lastBeat = 0
 
   constructor (c: RedisConnection, presence: RedisPresence, timeoutMs: number) {
     this.#c = c
@@ -35,6 +37,12 @@ export class NodeHeartbeat {
     const t0 = performance.now()
     await client.hset(k.nodes(), nodeId, now)
     this.#c.recordRtt(performance.now() - t0)
+    // this node could not beat for a while itself (the heartbeats' shard failing over, a
+    // network cut): the others could not either, and their beats are as stale as its own.
+    // Judge no one this round; they beat again before the next.
+    const blind = this.#lastBeat !== 0 && now - this.#lastBeat >= this.#timeoutMs
+    this.#lastBeat = now
+    if (blind) return
     const nodes = await client.hgetall(k.nodes())
     for (const [node, at] of Object.entries(nodes)) {
       if (node === nodeId || now - Number(at) < this.#timeoutMs) continue

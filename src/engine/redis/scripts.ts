@@ -2,7 +2,8 @@
 import type { Cluster, Redis } from 'ioredis'
 import { MESSAGE_LAYOUT } from '../../protocol/message-layout.ts'
 
-// how long a channel's epoch/sequence outlives its last publish
+// how long a channel's epoch/sequence (and, on a cluster, its history byte count) outlives
+// its last publish, at the least: never less than its history
 const META_TTL_MS = 24 * 3600 * 1000
 
 /**
@@ -104,7 +105,7 @@ if size > 0 then
   ${count}
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-redis.call('PEXPIRE', KEYS[1], ${META_TTL_MS})
+redis.call('PEXPIRE', KEYS[1], math.max(${META_TTL_MS}, ttl))
 redis.call('${cluster ? 'SPUBLISH' : 'PUBLISH'}', ARGV[8], seqText .. ' ' .. ARGV[4] .. ' ' .. frame)
 return {id, total}
 `
