@@ -104,12 +104,14 @@ export class HttpBackend implements BackendHooks {
   get inFlight (): number { return this.#inFlight }
 
   async #connect (ctx: ConnectContext): Promise<ConnectResult> {
+    // what #call decides synchronously, before any await: whether this call goes out at all
+    const sent = !this.#stopped && this.#inFlight < this.#o.maxInFlight
     try {
       return await this.#connectOnce(ctx)
     } catch (err) {
       // no answer, or one we could not take: the backend may have counted the connect, so it
-      // hears the close too (a refusal of its own it knows about)
-      if (this.close !== undefined && !(isGatecastError(err) && err.code === 'backend_refused')) {
+      // hears the close too (a refusal of its own it knows about; a call never sent, nothing)
+      if (sent && this.close !== undefined && !(isGatecastError(err) && err.code === 'backend_refused')) {
         this.close({ connectionId: ctx.connectionId, userId: ctx.userId, channel: ctx.channel, channels: [], code: NEVER_OPENED, durationMs: 0 })
       }
       throw err

@@ -94,7 +94,9 @@ t.test('connect fails closed: an odd status, a malformed answer, a 2xx that is n
     () => ({ body: { channels: 'lobby' } }),
     () => ({ body: { channels: ['bad channel!'] } }),
     () => ({ raw: 'OK' }),
-    () => 'reset'
+    () => 'reset',
+    // data nested past what any frame may carry
+    () => ({ body: { data: JSON.parse('['.repeat(40) + ']'.repeat(40)) } })
   ]
   let i = 0
   const { a, b } = await setup(t, { connect: call => answers[i](call) })
@@ -121,6 +123,10 @@ t.test('connect: a slow backend times out (503) within BACKEND_TIMEOUT, and call
   await Promise.all(slow)
   const took = Date.now() - started
   t.ok(took >= 350 && took < 2000, `timed out after BACKEND_TIMEOUT (${took} ms)`)
+  // the backend may have taken the two connects it never answered: it hears their close (not the third's)
+  await waitFor(() => b.of('close').length === 2, { what: 'the closes of the unanswered connects' })
+  t.same(b.of('close').map(c => [c.body.userId, c.body.code, c.body.channels]).sort(), [['slow1', 1006, []], ['slow2', 1006, []]])
+
   // the bound frees up again, once the timed-out requests are over (the slot is held until then)
   b.on.connect = () => ({})
   await waitFor(async () => /gatecast_backend_calls_in_flight 0/.test(await (await fetch(`${a.base}/metrics`)).text()), { what: 'the slots given back' })
@@ -132,7 +138,8 @@ t.test('connect: a slow backend times out (503) within BACKEND_TIMEOUT, and call
   t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="timeout"\} 2/, 'two timeouts')
   t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="busy"\} 1/, 'one not sent')
   t.match(metrics, /gatecast_backend_calls_total\{event="connect",result="2xx"\} 1/, 'one answered')
-  t.match(metrics, /gatecast_backend_call_seconds_count 3/, 'three calls timed (the one not sent is not)')
+  t.match(metrics, /gatecast_backend_calls_total\{event="close",result="2xx"\} 2/, 'two closes told')
+  t.match(metrics, /gatecast_backend_call_seconds_count 5/, 'three connects and two closes timed (the one not sent is not)')
   t.match(metrics, /gatecast_backend_calls_in_flight 0/)
 })
 
