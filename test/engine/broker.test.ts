@@ -175,3 +175,27 @@ t.test('cluster: a stream that lost acknowledged entries (a failover to a replic
   t.strictSame(await engine.broker.recover('lost', ids[1]), { recovered: false, frames: [], top: seqOf(next) }, 'an old since: recovered false')
   t.strictSame((await engine.broker.history('lost', { limit: 10 })).messages.map(m => m.data), [5], 'the old epoch\'s history is gone')
 })
+
+t.test('cluster: a node that saw entries a failover lost ends their epoch when the next message (from a node that did not) reaches it', async t => {
+  const watcher = await openEngine(t, 'cluster')
+  const publisher = await openEngine(t, 'cluster', { prefix: watcher.prefix })
+  const url = await clusterUrl(t)
+  const raw = new Cluster(seedsOf(url))
+  t.teardown(() => raw.disconnect())
+  await watcher.engine.broker.subscribe('gap')
+  const { ids } = await publishN(publisher.engine, 'gap', 4)
+  await until(() => watcher.rec.of('gap').length === 4, 'the watcher saw all four')
+  // the replica that took over had only the first two
+  const p = watcher.prefix
+  await raw.hset(`${p}:{ch:gap}:meta`, 'top', String(seqOf(ids[1])))
+  await raw.xdel(`${p}:{ch:gap}:hist`, `${seqOf(ids[2])}-0`, `${seqOf(ids[3])}-0`)
+  // a third node, which never saw the channel, publishes next: its entry follows the second
+  const fresh = await openEngine(t, 'cluster', { prefix: p })
+  const next = await fresh.engine.broker.publish('gap', { from: null, dataJson: '5', ts: Date.now() }, KEEP)
+  t.equal(epochOf(next), epochOf(ids[0]), 'the publishing node knew of no loss')
+  await until(() => watcher.rec.of('gap').length === 5, 'the watcher got it')
+  await until(async () => await raw.hget(`${p}:{ch:gap}:meta`, 'epoch') !== epochOf(ids[0]), 'the watcher ended the epoch')
+  const r = await fresh.engine.broker.recover('gap', ids[1])
+  t.equal(r.recovered, false, 'a since from before the loss is not answered with a replay that lacks messages 3 and 4')
+  t.same(r.frames, [])
+})

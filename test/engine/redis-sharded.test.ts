@@ -89,15 +89,22 @@ async function nodeIdOf (r: Cluster, p: string): Promise<string> {
   return Object.keys(beats)[0]
 }
 
-t.test('history bytes reach the indexes in batches, and a trim takes them out', async t => {
+t.test('history bytes reach the indexes (one slot, one step) in batches, and a trim takes them out', async t => {
   const { engine, prefix: p } = await openEngine(t, 'cluster')
   const r = await raw(t)
   for (let i = 0; i < 5; i++) await engine.broker.publish('h1', { from: null, dataJson: '"x"', ts: Date.now() }, { historySize: 3, historyTtl: 60 })
   const bytes = Number(await r.hget(`${p}:{ch:h1}:meta`, 'bytes'))
   t.ok(bytes > 0, `the channel counts its own bytes (${bytes})`)
   // the two indexes are on their own slots, written together: either may land first
-  await until(async () => Number(await r.get(`${p}:histtotal`)) === bytes && Number(await r.zscore(`${p}:histsizes`, 'h1')) === bytes, 'the total and the channel\'s size follow within a batch')
+  await until(async () => Number(await r.get(`${p}:{hist}:histtotal`)) === bytes && Number(await r.zscore(`${p}:{hist}:histsizes`, 'h1')) === bytes, 'the total and the channel\'s size follow within a batch')
   t.equal(await r.xlen(`${p}:{ch:h1}:hist`), 3, 'trimmed to the history size')
+  // an eviction's trim takes bytes out of both indexes together, and an empty channel leaves the sizes
+  await engine.broker.publish('h2', { from: null, dataJson: '"y"', ts: Date.now() }, { historySize: 3, historyTtl: 60 })
+  await (engine.broker as unknown as { settled: () => Promise<void> }).settled()
+  await r.del(`${p}:{ch:h1}:hist`)
+  await (engine.broker as unknown as { sweepHistory: (ms: number) => Promise<void> }).sweepHistory(2000)
+  t.equal(await r.zscore(`${p}:{hist}:histsizes`, 'h1'), null, 'the vanished stream left the sizes')
+  t.equal(Number(await r.get(`${p}:{hist}:histtotal`)), Number(await r.zscore(`${p}:{hist}:histsizes`, 'h2')), 'the total is h2 alone')
 })
 
 t.test('mastersServe: ready unless a master that serves slots is failing', async t => {

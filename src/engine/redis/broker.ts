@@ -12,6 +12,8 @@ import type { ConnectionCall, ConnectionInfo, ControlMessage, HistoryOptions, Pu
 import type { RedisConnection } from './connection.ts'
 
 type Answer = ConnectionInfo | true | null
+// cluster: the furthest a node saw a channel get, and in which of its lives
+interface Seen { seq: number, epoch: string }
 type NodeMessage =
   | { t: 'q', id: string, from: string, connectionId: string, call: ConnectionCall }
   | { t: 'a', id: string, answer: Answer }
@@ -60,7 +62,7 @@ export class RedisBroker implements Broker {
   #accounting: NodeJS.Timeout | null = null
   // cluster: per channel the highest sequence this node saw acknowledged or delivered; a
   // stream found below it lost entries in a failover (see the publish and recover scripts)
-  readonly #seen = new Map<string, number>()
+  readonly #seen = new Map<string, Seen>()
   // the epoch the next channel that starts a life gets; drawn anew only once one took it
   // (drawing one per publish, for the rare publish that needs it, cost a few µs each)
   #epoch = newEpoch()
@@ -109,20 +111,53 @@ export class RedisBroker implements Broker {
     }
     const channel = this.#topics.get(topic)
     if (channel === undefined) return
-    // "<seq> <ts> <frame>"
+    // "<seq> <ts> <frame>"; on a cluster a message's is "<seq>/<previous seq>/<epoch> <ts> <frame>"
     const a = payload.indexOf(' ')
     const b = payload.indexOf(' ', a + 1)
-    const seq = Number(payload.slice(0, a))
-    if (this.#c.cluster && seq > 0) this.#saw(channel, seq)
+    const head = payload.slice(0, a)
+    const slash = this.#c.cluster ? head.indexOf('/') : -1
+    const seq = Number(slash === -1 ? head : head.slice(0, slash))
+    if (slash !== -1) this.#check(channel, head, slash, seq)
     listener.deliver(channel, seq, payload.slice(b + 1), Number(payload.slice(a + 1, b)))
   }
 
-  #saw (channel: string, seq: number): void {
+  /**
+   * Cluster: a message whose previous entry is older than what this node saw of
+   * the channel follows a loss (a failover to a replica that missed the last
+   * entries): whatever ids the lost entries had must not be answered from this
+   * stream, so its epoch ends (every `since` from it is then recovered: false).
+   */
+  #check (channel: string, head: string, slash: number, seq: number): void {
+    const second = head.indexOf('/', slash + 1)
+    const prev = Number(head.slice(slash + 1, second))
+    const epoch = head.slice(second + 1)
+    const seen = this.#seen.get(channel)
+    // a message newer than anything seen, in the same life of the channel (a new life starts
+    // with no entry before it), whose previous entry is older than something seen: a gap.
+    // (This node's own publishes are often seen in their answer before their delivery.)
+    if (seen !== undefined && seen.epoch === epoch && seq > seen.seq && prev < seen.seq) {
+      const { keys: k, scripts: s } = this.#c
+      this.#c.log.warn({ channel, seen: seen.seq, prev }, 'channel history lost entries (a failover): its epoch ends')
+      s.endEpoch(k.meta(channel), k.hist(channel), epoch, newEpoch()).then((had) => {
+        if (Number(had) > 0) this.#account(channel, -Number(had))
+      }, this.#c.onError)
+    }
+    this.#saw(channel, seq, epoch)
+  }
+
+  #saw (channel: string, seq: number, epoch: string): void {
     const seen = this.#seen
-    if ((seen.get(channel) ?? 0) >= seq) return
+    const known = seen.get(channel)
+    if (known !== undefined) {
+      if (known.seq < seq) {
+        known.seq = seq
+        known.epoch = epoch
+      }
+      return
+    }
     // bounded: the oldest remembered channel goes first (it only weakens the check for it)
-    if (!seen.has(channel) && seen.size >= SEEN_CHANNELS) seen.delete(seen.keys().next().value as string)
-    seen.set(channel, seq)
+    if (seen.size >= SEEN_CHANNELS) seen.delete(seen.keys().next().value as string)
+    seen.set(channel, { seq, epoch })
   }
 
   async subscribe (channel: string): Promise<void> {
@@ -144,11 +179,11 @@ export class RedisBroker implements Broker {
       opts.historySize, this.#epoch, opts.historyTtl * 1000, k.topic(channel)
     ]
     if (this.#c.cluster) {
-      const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args, this.#seen.get(channel) ?? 0) as [string, number]
+      const [id, delta] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), ...args, this.#seen.get(channel)?.seq ?? 0) as [string, number]
       this.#tookEpoch(id)
       if (delta !== 0) this.#account(channel, delta)
       const pos = parseId(id)
-      if (pos !== null) this.#saw(channel, pos.seq)
+      if (pos !== null) this.#saw(channel, pos.seq, pos.epoch)
       return id
     }
     const [id, total] = await this.#c.scripts.publish(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), ...args) as [string, number]
@@ -177,27 +212,21 @@ export class RedisBroker implements Broker {
     }, ACCOUNT_MS).unref()
   }
 
-  /** Cluster: adds the pending history bytes to the indexes (and evicts past HISTORY_MAX_BYTES). */
+  /**
+   * Cluster: adds the pending history bytes to the indexes, both in one step
+   * (and evicts past HISTORY_MAX_BYTES). A batch whose step failed is not sent
+   * again: it may have been applied, and counting it twice would evict live
+   * history for bytes that do not exist; one not counted only lets the bound
+   * be passed by that much until those entries expire.
+   */
   async flushAccounting (): Promise<void> {
     if (this.#deltas.size === 0) return
-    const { client, keys: k } = this.#c
-    const deltas = [...this.#deltas]
+    const { keys: k, scripts: s } = this.#c
+    const args: Array<string | number> = []
+    for (const [channel, d] of this.#deltas) args.push(channel, d)
     this.#deltas.clear()
-    let sum = 0
-    for (const [, d] of deltas) sum += d
-    try {
-      const [total] = await Promise.all([
-        client.incrby(k.histTotal(), sum),
-        ...deltas.map(([channel, d]) => client.zincrby(k.histSizes(), d, channel))
-      ])
-      // a channel whose history is gone leaves the index
-      if (deltas.some(([, d]) => d < 0)) await client.zremrangebyscore(k.histSizes(), '-inf', 0)
-      if (total > this.#maxBytes) this.#startEviction()
-    } catch (err) {
-      // kept for the next flush: an index that misses them would never evict them
-      for (const [channel, d] of deltas) this.#deltas.set(channel, (this.#deltas.get(channel) ?? 0) + d)
-      throw err
-    }
+    const total = await s.account(k.histSizes(), k.histTotal(), ...args) as number
+    if (total > this.#maxBytes) this.#startEviction()
   }
 
   /** Drops the bytes of a channel's history the script took out, on either engine shape. */
@@ -205,13 +234,7 @@ export class RedisBroker implements Broker {
     const { keys: k, scripts: s } = this.#c
     if (!this.#c.cluster) return await s.trimOldest(k.meta(channel), k.hist(channel), k.histSizes(), k.histTotal(), channel, level, target) as number
     const dropped = await s.trimOldest(k.meta(channel), k.hist(channel), channel, level, target, total) as number
-    if (dropped > 0) {
-      await Promise.all([
-        this.#c.client.incrby(k.histTotal(), -dropped),
-        this.#c.client.zincrby(k.histSizes(), -dropped, channel)
-      ])
-      await this.#c.client.zremrangebyscore(k.histSizes(), '-inf', 0)
-    }
+    if (dropped > 0) await s.account(k.histSizes(), k.histTotal(), channel, -dropped)
     return dropped
   }
 
@@ -292,7 +315,7 @@ export class RedisBroker implements Broker {
     const pos = parseId(since)
     if (pos === null) return { recovered: false, top: 0, frames: [] }
     const k = this.#c.keys
-    const out = await this.#c.scripts.recover(k.meta(channel), k.hist(channel), pos.epoch, pos.seq, Date.now(), this.#seen.get(channel) ?? 0) as Array<number | string>
+    const out = await this.#c.scripts.recover(k.meta(channel), k.hist(channel), pos.epoch, pos.seq, Date.now(), this.#seen.get(channel)?.seq ?? 0) as Array<number | string>
     return { recovered: out[0] === 1, top: Number(out[1]), frames: out.slice(2) as string[] }
   }
 

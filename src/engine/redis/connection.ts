@@ -74,7 +74,7 @@ export class RedisConnection {
   #probe: NodeJS.Timeout | null = null
 
   constructor (o: RedisEngineOptions) {
-    this.keys = redisKeys(o.prefix)
+    this.keys = redisKeys(o.prefix, o.cluster === true)
     this.log = o.log
     const common: RedisOptions = {
       // bounded memory while Redis is away: commands fail fast instead of queueing

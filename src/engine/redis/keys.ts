@@ -7,7 +7,9 @@
 // share of the socket slots); a cluster keeps those slot-safe another way
 // (see scripts.ts).
 
-export function redisKeys (p: string) {
+export function redisKeys (p: string, cluster = false) {
+  // on a cluster the two history byte indexes share a slot, so one script keeps them together
+  const hist = cluster ? `${p}:{hist}` : p
   return {
     meta: (c: string) => `${p}:{ch:${c}}:meta`,
     hist: (c: string) => `${p}:{ch:${c}}:hist`,
@@ -17,8 +19,8 @@ export function redisKeys (p: string) {
     sockets: (u: string) => `${p}:{u:${u}}:socks`,
     channels: () => `${p}:channels`,
     // history bytes per channel and in all, for HISTORY_MAX_BYTES
-    histSizes: () => `${p}:histsizes`,
-    histTotal: () => `${p}:histtotal`,
+    histSizes: () => `${hist}:histsizes`,
+    histTotal: () => `${hist}:histtotal`,
     histSweep: () => `${p}:histsweep`,
     control: () => `${p}:control`,
     nodes: () => `${p}:nodes`,

@@ -106,7 +106,7 @@ if size > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 redis.call('PEXPIRE', KEYS[1], math.max(${META_TTL_MS}, ttl))
-redis.call('${cluster ? 'SPUBLISH' : 'PUBLISH'}', ARGV[8], seqText .. ' ' .. ARGV[4] .. ' ' .. frame)
+redis.call('${cluster ? 'SPUBLISH' : 'PUBLISH'}', ARGV[8], seqText${cluster ? " .. '/' .. string.format('%.0f', prev) .. '/' .. epoch" : ''} .. ' ' .. ARGV[4] .. ' ' .. frame)
 return {id, total}
 `
 }
@@ -215,6 +215,32 @@ if m <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return n
 `
 
+// cluster: history bytes added to (or taken from) channels, into the two indexes at
+// once (KEYS: sizes, total, one slot; ARGV: channel, delta, …); a channel at zero
+// leaves the sizes. Returns the new total.
+const ACCOUNT_LUA = `
+local sum = 0
+for i = 1, #ARGV, 2 do
+  local d = tonumber(ARGV[i + 1])
+  sum = sum + d
+  if tonumber(redis.call('ZINCRBY', KEYS[1], d, ARGV[i])) <= 0 then redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return redis.call('INCRBY', KEYS[2], sum)
+`
+
+// cluster: a node that saw the channel further than the entry before a delivered
+// one (entries acknowledged, then lost in a failover) ends the epoch those lost
+// entries belonged to, if it is still the channel's (KEYS: meta, hist; ARGV: the
+// epoch, a new one). Returns the history bytes dropped with it.
+const END_EPOCH_LUA = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+local had = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+redis.call('HSET', KEYS[1], 'bytes', 0)
+redis.call('DEL', KEYS[2])
+return had
+`
+
 // cluster: a dead node's socket slots of one user (KEYS: the counter, the user's
 // share per node; ARGV: the node), given back in one step
 const REAP_SOCKETS_LUA = `
@@ -268,6 +294,8 @@ export interface Scripts {
   count: Script
   channelCount: Script
   reapSockets: Script
+  account: Script
+  endEpoch: Script
   reserve: Script
   releaseSocket: Script
   release: Script
@@ -293,6 +321,8 @@ export function defineScripts (client: Redis | Cluster, cluster = false): Script
     count: define('gcCount', 1, COUNT_LUA),
     channelCount: define('gcChannelCount', 2, CHANNEL_COUNT_LUA),
     reapSockets: define('gcReapSockets', 2, REAP_SOCKETS_LUA),
+    account: define('gcAccount', 2, ACCOUNT_LUA),
+    endEpoch: define('gcEndEpoch', 2, END_EPOCH_LUA),
     reserve: define('gcReserve', 2, RESERVE_LUA),
     releaseSocket: define('gcReleaseSocket', 2, RELEASE_SOCKET_LUA),
     release: define('gcRelease', 1, RELEASE_LUA),
