@@ -173,6 +173,16 @@ export class RedisBroker implements Broker {
   }
 
   async publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
+    try {
+      return await this.#publish(channel, input, opts)
+    } catch (err) {
+      // the script may have run and its answer been lost: the epoch it offered may be taken
+      this.#epoch = newEpoch()
+      throw err
+    }
+  }
+
+  async #publish (channel: string, input: PublishInput, opts: HistoryOptions): Promise<string> {
     const k = this.#c.keys
     const args = [
       channel, input.from === null ? 'null' : JSON.stringify(input.from), input.dataJson, input.ts,
