@@ -83,7 +83,11 @@ test('--tiny --scenarios cluster-fanout,cluster-rooms on a private Redis and a p
         t.ok(pubsub >= 0.99 && pubsub <= 1.01, `${name}: one publish per message (${pubsub})`)
         // ioredis sends EVAL where a node's EVALSHA found no script yet
         const scripts = (redis.callsPerMessage.evalsha ?? 0) + (redis.callsPerMessage.eval ?? 0)
-        if (kind === 'gatecast') t.ok(Math.abs(scripts - 1) < 0.01, `${name}: one script per message (${scripts})`)
+        // on a cluster the history byte indexes are kept up by a batched script too (one per node
+        // every 250 ms at most, not per message): a few more in a tiny window
+        if (kind === 'gatecast') {
+          t.ok(setup === 'cluster' ? scripts >= 0.99 && scripts < 1.3 : Math.abs(scripts - 1) < 0.01, `${name}: one script per message (${scripts})`)
+        }
         const masters = redis.nodes.filter(n => n.role === 'master')
         t.equal(masters.length, setup === 'cluster' ? 3 : 1, `${name}: masters`)
         t.equal(redis.nodes.length, setup === 'cluster' ? 6 : 1, `${name}: every redis-server`)
