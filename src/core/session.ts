@@ -10,6 +10,7 @@ import { parseClientFrame, type PublishFrame, type RefreshFrame } from '../proto
 import { frameText } from '../protocol/wire.ts'
 import { MessageBudget } from './message-budget.ts'
 import type { Stats } from './stats.ts'
+import type { PublishOrder } from './publisher.ts'
 import type { Subscription, SubscriptionOwner } from './subscription.ts'
 import type { Transport, TransportHandler } from './transport.ts'
 
@@ -24,13 +25,8 @@ export interface SessionHost {
   readonly messageRate: number
   /** bytes queued to one socket before it is closed as a slow consumer */
   readonly sendBuffer: number
-  /**
-   * Resolves to the message id, or null when the backend dropped the message.
-   * `after`: this socket's previous publish, which must reach its channel first.
-   */
-  publish (session: Session, sub: Subscription, data: unknown, after: Promise<unknown> | null): Promise<string | null>
-  /** whether publishes wait for hooks or the backend (whose verdicts may come back out of order) */
-  readonly publishesJudged: boolean
+  /** resolves to the message id, or null when the backend dropped the message */
+  publish (session: Session, sub: Subscription, data: unknown): Promise<string | null>
   verify (token: string): Promise<Identity>
   /** whether the token (user id and `channels` claim) still allows the channel */
   mayJoin (sub: Subscription, identity: Identity): boolean
@@ -64,7 +60,7 @@ const HARD_FACTOR = 4
 // after this many invalid frames in a row a client is not confused, it is abusive
 const MAX_BAD_FRAMES = 50
 
-export class Session implements TransportHandler, SubscriptionOwner {
+export class Session implements TransportHandler, SubscriptionOwner, PublishOrder {
   readonly id: string
   readonly userId: string
   readonly pathChannel: string | null
@@ -91,8 +87,8 @@ export class Session implements TransportHandler, SubscriptionOwner {
   readonly #host: SessionHost
   readonly #budget: MessageBudget
   #badFrames = 0
-  // the last of its publishes still waiting for a verdict (hooks, the backend); null: none
-  #judging: Promise<unknown> | null = null
+  /** the last of its publishes still waiting for a verdict (hooks, the backend), kept by the Publisher */
+  judging: Promise<unknown> | null = null
 
   constructor (host: SessionHost, transport: Transport, init: SessionInit) {
     this.#host = host
@@ -306,10 +302,7 @@ export class Session implements TransportHandler, SubscriptionOwner {
     if (sub === undefined) throw GatecastError.forbidden('not subscribed to this channel')
     if (!sub.opts.publish) throw GatecastError.forbidden('clients may not publish on this channel')
     const ref = frame.ref
-    const before = this.#judging
-    const published = this.#host.publish(this, sub, frame.data, before)
-    if (this.#host.publishesJudged) this.#inOrder(published, before)
-    published.then((id) => {
+    this.#host.publish(this, sub, frame.data).then((id) => {
       // nothing may escape as an unhandled rejection: that would end the process
       try {
         this.#host.stats.publishedByClient++
@@ -319,17 +312,6 @@ export class Session implements TransportHandler, SubscriptionOwner {
         this.failed(err, ref, frame.channel)
       }
     }, (err: unknown) => this.failed(err, ref, frame.channel))
-  }
-
-  /**
-   * The next publish of this socket waits for this one, whatever its outcome,
-   * and for every one before it (a refusal settles early, ahead of them).
-   */
-  #inOrder (published: Promise<unknown>, before: Promise<unknown> | null): void {
-    const own = published.then(noop, noop)
-    const settled = before === null ? own : Promise.all([before, own])
-    this.#judging = settled
-    settled.then(() => { if (this.#judging === settled) this.#judging = null }, noop)
   }
 
   async #refresh (frame: RefreshFrame): Promise<void> {
@@ -372,5 +354,3 @@ function lean (identity: Identity): Identity {
   const { claims: _claims, ...rest } = identity
   return rest
 }
-
-const noop = (): void => {}

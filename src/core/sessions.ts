@@ -211,12 +211,8 @@ export class Sessions implements SessionHost {
 
   // --- SessionHost ----------------------------------------------------------------
 
-  publish (session: Session, sub: Subscription, data: unknown, after: Promise<unknown> | null): Promise<string | null> {
-    return this.#o.publisher.publish(sub.channel, data, session.userId, session.id, sub.opts, after)
-  }
-
-  get publishesJudged (): boolean {
-    return this.#o.publisher.judgesClientPublish
+  publish (session: Session, sub: Subscription, data: unknown): Promise<string | null> {
+    return this.#o.publisher.publish(sub.channel, data, session.userId, session.id, sub.opts, session)
   }
 
   verify (token: string): Promise<Identity> {

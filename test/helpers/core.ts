@@ -65,7 +65,6 @@ export function fakeHost (log: Logger, stats: Stats): SessionHost {
     messageRate: 10,
     sendBuffer: 1 << 20,
     publish: async () => 'x',
-    publishesJudged: false,
     verify: unused,
     mayJoin: () => true,
     subscribe: async () => {},

@@ -120,21 +120,7 @@ export class RedisConnection {
   }
 
   async subscribe (topic: string): Promise<void> {
-    if (!this.cluster) {
-      await this.sub.subscribe(topic)
-      return
-    }
-    // the sharded subscribers are remade when the cluster's topology changes (a replica
-    // that joins, a failover): a subscription caught in that is asked again
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.sub.ssubscribe(topic)
-        return
-      } catch (err) {
-        if (attempt >= 4 || !(err instanceof Error) || !/Connection is closed/.test(err.message)) throw err
-        await new Promise(resolve => setTimeout(resolve, 100 * (attempt + 1)))
-      }
-    }
+    await (this.cluster ? this.sub.ssubscribe(topic) : this.sub.subscribe(topic))
   }
 
   async unsubscribe (topic: string): Promise<void> {
