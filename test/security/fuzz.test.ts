@@ -38,7 +38,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const refOf = (v: unknown): Ref | undefined => {
   if (v === null || typeof v !== 'object' || !Object.hasOwn(v, 'ref')) return undefined
   const ref = (v as { ref: unknown }).ref
-  return typeof ref === 'string' || typeof ref === 'number' ? ref : undefined
+  // a number past doubles (10000e305) parses to Infinity, which no error frame can carry back
+  return typeof ref === 'string' || (typeof ref === 'number' && Number.isFinite(ref)) ? ref : undefined
 }
 const validRef = (v: unknown): boolean => (typeof v === 'string' && v.length <= 256) || (typeof v === 'number' && Number.isFinite(v))
 const onlyKeys = (o: Record<string, unknown>, keys: string[]): boolean => Object.keys(o).every(k => keys.includes(k))
